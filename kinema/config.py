@@ -1,0 +1,172 @@
+"""Frozen configuration dataclasses for every Kinema component, with a JSON round trip.
+
+Every size that shapes a tensor (compression factors, patch sizes, widths) lives here and
+is passed to constructors explicitly; nothing is read from globals or the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """What the procedural world draws for training: clip geometry and scene variety."""
+
+    height: int = 32
+    width: int = 32
+    frames: int = 9  # pixel frames, of the form 1 + 4k
+    fps: int = 8
+    min_objects: int = 1
+    max_objects: int = 3
+    # "train" excludes the held-out combinations, "heldout" keeps only them, "all" draws both
+    split: str = "train"
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Causal 3D convolutional VAE. Temporal compression is fixed at 4 (two causal halvings)."""
+
+    in_channels: int = 3
+    latent_channels: int = 4
+    base_channels: int = 32
+    spatial_compression: int = 4  # 4 or 8
+    temporal_compression: int = 4
+    num_res_blocks: int = 1
+    kl_weight: float = 1e-6
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """The small learned text encoder: word tokenizer + transformer, trained with the DiT."""
+
+    vocabulary: tuple[str, ...] = ()  # lowercase words; anything else reads as [UNK]
+    max_tokens: int = 64  # including the leading [BOS] token
+    width: int = 128
+    depth: int = 2
+    num_heads: int = 4
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Diffusion transformer over spacetime latent patches."""
+
+    latent_channels: int = 4
+    patch_size: tuple[int, int, int] = (1, 2, 2)  # (t, h, w)
+    hidden_size: int = 128
+    depth: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    context_dim: int = 128  # width of the text encoder's token states
+    rope_theta: float = 10000.0
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Rectified flow: x_t = (1 - t) x0 + t eps, t = 0 data, t = 1 noise, target eps - x0."""
+
+    logit_normal_mean: float = 0.0
+    logit_normal_std: float = 1.0
+    # Token-count dependent shift (as in SD3 / Flux): mu is interpolated linearly in the
+    # token count between (base_tokens, base_mu) and (max_tokens, max_mu); shift = exp(mu).
+    shift_base_tokens: int = 256
+    shift_max_tokens: int = 4096
+    shift_base_mu: float = 0.5
+    shift_max_mu: float = 1.15
+    condition_dropout: float = 0.1  # probability of training with the empty prompt (for CFG)
+    sample_steps: int = 25
+    sampler: str = "euler"  # "euler" or "heun"
+    guidance: float = 4.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a trained model for inference."""
+
+    autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    # Per-channel statistics of autoencoder latents, measured after stage 1; the DiT works
+    # on (latent - mean) / std. Empty until measured.
+    latent_mean: tuple[float, ...] = ()
+    latent_std: tuple[float, ...] = ()
+    # Default generation geometry: what the model was trained on.
+    height: int = 32
+    width: int = 32
+    frames: int = 9
+    fps: int = 8
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Optimisation settings of one training stage."""
+
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    ema_decay: float = 0.0  # 0 disables EMA
+    log_every: int = 10
+    checkpoint_every: int = 200
+    sample_every: int = 0  # 0 disables sample videos
+    keep_last: int = 2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole two-stage run: what to draw, what to build, how to optimise each stage."""
+
+    name: str = "custom"
+    seed: int = 0
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    autoencoder_stage: StageConfig = field(default_factory=StageConfig)
+    transformer_stage: StageConfig = field(default_factory=StageConfig)
+
+
+# --- JSON round trip -------------------------------------------------------------------
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as plain JSON-able data (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def _convert(kind: Any, value: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if dataclasses.is_dataclass(kind):
+        return from_dict(kind, value)
+    if origin is tuple:
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Rebuild a config dataclass from `to_dict` output. Unknown keys are an error."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return cls(**{key: _convert(hints[key], value) for key, value in data.items()})
+
+
+def save_json(config: Any, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(config), indent=2) + "\n")
+
+
+def load_json(cls: type[T], path: Path) -> T:
+    return from_dict(cls, json.loads(Path(path).read_text()))

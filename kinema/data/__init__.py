@@ -1,0 +1,1 @@
+"""Data: video files (PyAV), datasets and caches."""

@@ -1,0 +1,122 @@
+"""The diffusion transformer: latent video + flow time + text -> velocity (ε − x0).
+
+x (B, C, T, H, W) -> patchify -> linear embed -> blocks (self-attn with 3D RoPE, cross-attn to
+text, MLP; adaLN-zero from the timestep) -> adaLN + linear -> unpatchify -> (B, C, T, H, W).
+
+Timesteps are (B,) — one per sample — or (B, T), one per latent frame, so that conditioning
+frames can be given clean (t = 0) next to noisy ones. With a temporal patch size pt > 1 a
+token spans pt frames and is conditioned on the mean of their times. Positions are rebuilt
+from the latent shape on every call, so any T, H, W divisible by the patch size works.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import reduce
+from torch import Tensor, nn
+
+from kinema.config import TransformerConfig
+from kinema.dit.layers import ContextEmbedder, DiTBlock, FinalLayer, TimestepEmbedder
+from kinema.dit.patch import grid_positions, patch_grid, patchify, unpatchify
+from kinema.dit.rope import rope_axis_pairs, rope_frequencies
+
+
+class DiffusionTransformer(nn.Module):
+    """Predicts the flow velocity of a latent video under a text prompt; owns no loss or sampler."""
+
+    def __init__(self, cfg: TransformerConfig):
+        super().__init__()
+        if cfg.hidden_size % cfg.num_heads != 0:
+            raise ValueError(
+                f"hidden_size ({cfg.hidden_size}) must be divisible by num_heads ({cfg.num_heads})"
+            )
+        self.cfg = cfg
+        pt, ph, pw = cfg.patch_size
+        self.patch_size = (pt, ph, pw)  # a tuple even if the config came from JSON lists
+        self.head_dim = cfg.hidden_size // cfg.num_heads
+        rope_axis_pairs(self.head_dim)  # fail at construction, not on the first forward
+        dim = cfg.hidden_size
+        patch_dim = cfg.latent_channels * math.prod(self.patch_size)
+
+        self.x_embedder = nn.Linear(patch_dim, dim)
+        self.t_embedder = TimestepEmbedder(dim)
+        self.context_embedder = ContextEmbedder(cfg.context_dim, dim)
+        self.blocks = nn.ModuleList(
+            DiTBlock(dim, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth)
+        )
+        self.final_layer = FinalLayer(dim, patch_dim)
+        self.init_weights()
+
+    @property
+    def context_dim(self) -> int:
+        return self.cfg.context_dim
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """DiT init: xavier linears, N(0, 0.02) embedding MLPs, and zeros for every adaLN
+        modulation, the cross-attention output and the output layer, so the untrained model
+        returns exactly 0 and every block starts as the identity."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm | nn.RMSNorm):
+                module.reset_parameters()
+        for linear in (
+            self.t_embedder.fc1,
+            self.t_embedder.fc2,
+            self.context_embedder.fc1,
+            self.context_embedder.fc2,
+        ):
+            nn.init.normal_(linear.weight, std=0.02)
+        zeroed = [self.final_layer.modulation[-1], self.final_layer.linear]
+        for block in self.blocks:
+            zeroed += [block.modulation[-1], block.cross_attn.proj]
+        for linear in zeroed:
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+
+    def forward(
+        self, x: Tensor, t: Tensor, context: Tensor, context_mask: Tensor | None = None
+    ) -> Tensor:
+        """Velocity ε − x0 for the noisy latent x.
+
+        x: (B, C, T, H, W). t: (B,) or (B, T) flow time in [0, 1] (a 0-d t is broadcast).
+        context: (B, L, context_dim) text token states. context_mask: bool (B, L), True for
+        real tokens (None: all real). Returns (B, C, T, H, W).
+        """
+        batch, channels, frames, height, width = x.shape
+        grid = patch_grid((frames, height, width), self.patch_size)
+        positions = grid_positions(grid, x.device)  # (N, 3)
+        rope = rope_frequencies(positions, self.head_dim, self.cfg.rope_theta)  # 2 × (N, hd/2)
+        cond, cond_index = self._time_conditioning(t, batch, frames, positions)
+
+        tokens = self.x_embedder(patchify(x, self.patch_size))  # (B, N, D)
+        context = self.context_embedder(context)  # (B, L, D)
+        for block in self.blocks:
+            tokens = block(tokens, cond, context, context_mask, rope, cond_index)
+        out = self.final_layer(tokens, cond, cond_index)  # (B, N, C·pt·ph·pw)
+        return unpatchify(out, self.patch_size, grid, channels)
+
+    def _time_conditioning(
+        self, t: Tensor, batch: int, frames: int, positions: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        """Timestep embedding as (B, 1, D) for per-sample t, or (B, T/pt, D) plus each token's
+        frame-row index (N,) for per-frame t."""
+        if t.ndim == 0:
+            t = t.expand(batch)
+        if t.shape == (batch,):
+            return self.t_embedder(t)[:, None], None  # (B, 1, D): broadcast over tokens
+        if t.shape == (batch, frames):
+            # (B, T) -> (B, T/pt): a token spanning pt frames takes their mean time
+            t = reduce(t.float(), "b (f pt) -> b f", "mean", pt=self.patch_size[0])
+            # positions come from grid_positions, so a token's t index is its row in (B, T/pt, D)
+            return self.t_embedder(t), positions[:, 0]  # (B, T/pt, D), (N,)
+        raise ValueError(
+            f"t must be (B,) = ({batch},) or (B, T) = ({batch}, {frames}), got {tuple(t.shape)}"
+        )

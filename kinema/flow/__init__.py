@@ -1,0 +1,32 @@
+"""Rectified flow matching: path, timestep sampling, loss, samplers and guidance.
+
+Convention: t = 0 is data, t = 1 is noise; x_t = (1 - t) x0 + t eps; velocity target eps - x0.
+Samplers and guidance are pure functions of a `velocity_fn(x, t) -> v`.
+"""
+
+from kinema.flow.guidance import classifier_free_guidance
+from kinema.flow.loss import flow_matching_loss
+from kinema.flow.path import broadcast_time, interpolate, velocity_target
+from kinema.flow.samplers import SAMPLERS, VelocityFn, euler_sample, heun_sample
+from kinema.flow.timesteps import (
+    sample_timesteps,
+    sampling_schedule,
+    shift_for_tokens,
+    shift_time,
+)
+
+__all__ = [
+    "SAMPLERS",
+    "VelocityFn",
+    "broadcast_time",
+    "classifier_free_guidance",
+    "euler_sample",
+    "flow_matching_loss",
+    "heun_sample",
+    "interpolate",
+    "sample_timesteps",
+    "sampling_schedule",
+    "shift_for_tokens",
+    "shift_time",
+    "velocity_target",
+]

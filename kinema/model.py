@@ -1,0 +1,90 @@
+"""The three trained parts of Kinema, built from one `ModelConfig` and loaded together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from kinema.autoencoder import VideoAutoencoder
+from kinema.checkpoint import load_config, load_weights, resolve_checkpoint
+from kinema.config import ModelConfig
+from kinema.dit import DiffusionTransformer
+from kinema.text import LearnedTextEncoder
+
+
+@dataclass
+class KinemaModel:
+    config: ModelConfig
+    autoencoder: VideoAutoencoder
+    transformer: DiffusionTransformer
+    text_encoder: LearnedTextEncoder
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.parameters()).device
+
+    def to(self, device: torch.device | str) -> KinemaModel:
+        for module in (self.autoencoder, self.transformer, self.text_encoder):
+            module.to(device)
+        return self
+
+    def eval(self) -> KinemaModel:
+        for module in (self.autoencoder, self.transformer, self.text_encoder):
+            module.eval()
+        return self
+
+    def _latent_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        channels = self.config.autoencoder.latent_channels
+        mean = self.config.latent_mean or (0.0,) * channels
+        std = self.config.latent_std or (1.0,) * channels
+        shape = (1, channels, 1, 1, 1)
+        as_tensor = {"device": like.device, "dtype": like.dtype}
+        return torch.tensor(mean, **as_tensor).view(shape), torch.tensor(std, **as_tensor).view(
+            shape
+        )
+
+    def normalize_latent(self, latent: Tensor) -> Tensor:
+        """Autoencoder latent -> the unit-scale latent the transformer works on."""
+        mean, std = self._latent_stats(latent)
+        return (latent - mean) / std
+
+    def denormalize_latent(self, latent: Tensor) -> Tensor:
+        mean, std = self._latent_stats(latent)
+        return latent * std + mean
+
+
+def build_model(config: ModelConfig) -> KinemaModel:
+    """Fresh, initialised parts for a config."""
+    transformer = DiffusionTransformer(config.transformer)
+    transformer.init_weights()
+    return KinemaModel(
+        config=config,
+        autoencoder=VideoAutoencoder(config.autoencoder),
+        transformer=transformer,
+        text_encoder=LearnedTextEncoder(config.text),
+    )
+
+
+def with_latent_stats(config: ModelConfig, mean: Tensor, std: Tensor) -> ModelConfig:
+    return replace(
+        config,
+        latent_mean=tuple(float(v) for v in mean),
+        latent_std=tuple(float(v) for v in std),
+    )
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> KinemaModel:
+    """Load a checkpoint folder (or a run folder's latest checkpoint) for inference."""
+    folder = resolve_checkpoint(Path(path))
+    model = build_model(load_config(folder))
+    load_weights(folder, "autoencoder", model.autoencoder)
+    load_weights(folder, "transformer", model.transformer)
+    load_weights(folder, "text_encoder", model.text_encoder)
+    return model.to(device).eval()
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

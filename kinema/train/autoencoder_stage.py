@@ -1,0 +1,77 @@
+"""Stage 1: the video autoencoder, trained on world clips with reconstruction + KL losses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from kinema.autoencoder import VideoAutoencoder, autoencoder_loss
+from kinema.checkpoint import save_weights
+from kinema.config import TrainConfig
+from kinema.data.video_io import write_video
+from kinema.pipeline import frames_to_video, video_to_frames
+from kinema.train.metrics import MetricsLog
+from kinema.train.stage import Stage, StageTrainer
+from kinema.world import WorldDataset
+
+SAMPLE_CLIPS = 4
+
+
+def autoencoder_stage(
+    cfg: TrainConfig, run: Path, device: torch.device, metrics: MetricsLog
+) -> StageTrainer:
+    """Build (and resume, if a checkpoint exists) the autoencoder stage of a run."""
+    torch.manual_seed(cfg.seed)  # the same initial weights on every start
+    autoencoder = VideoAutoencoder(cfg.model.autoencoder).to(device)
+    dataset = WorldDataset(cfg.world, seed=cfg.seed)
+    batch_size = cfg.autoencoder_stage.batch_size
+
+    def loss_fn(step: int) -> dict[str, torch.Tensor]:
+        frames, _, _ = dataset.batch(step * batch_size, batch_size)
+        video = frames_to_video(frames, device)
+        torch.manual_seed(cfg.seed * 1_000_003 + step)  # posterior sampling noise
+        output = autoencoder(video, sample=True)
+        return autoencoder_loss(video, output, cfg.model.autoencoder.kl_weight)
+
+    def save_fn(folder: Path, modules: dict[str, nn.Module]) -> None:
+        save_weights(folder, cfg.model, {"autoencoder": modules["autoencoder"]})
+
+    def sample_fn(step: int, modules: dict[str, nn.Module]) -> None:
+        write_reconstructions(modules["autoencoder"], dataset, run / "samples", step, cfg)
+
+    stage = Stage(
+        name="autoencoder",
+        folder=run / "autoencoder",
+        cfg=cfg.autoencoder_stage,
+        modules={"autoencoder": autoencoder},
+        loss_fn=loss_fn,
+        save_fn=save_fn,
+        samples_per_step=batch_size,
+        sample_fn=sample_fn,
+    )
+    trainer = StageTrainer(stage, metrics)
+    trainer.resume()
+    return trainer
+
+
+@torch.no_grad()
+def write_reconstructions(
+    autoencoder: nn.Module, dataset: WorldDataset, folder: Path, step: int, cfg: TrainConfig
+) -> Path:
+    """Originals on the top row, reconstructions below, as one mp4."""
+    frames, _, _ = dataset.batch(10_000_000, SAMPLE_CLIPS)  # far from the training indices
+    device = next(autoencoder.parameters()).device
+    mean, _ = autoencoder.encode(frames_to_video(frames, device))
+    reconstruction = np.stack(
+        [video_to_frames(autoencoder.decode(mean[i : i + 1])) for i in range(len(frames))]
+    )
+    # (B, T, H, W, 3) twice -> (T, 2H, B·W, 3)
+    top = np.concatenate(list(frames), axis=2)
+    bottom = np.concatenate(list(reconstruction), axis=2)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"autoencoder-step-{step:08d}.mp4"
+    write_video(np.concatenate([top, bottom], axis=1), path, cfg.world.fps)
+    return path

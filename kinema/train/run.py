@@ -1,0 +1,48 @@
+"""A whole training run: stage 1 (autoencoder) then stage 2 (transformer), resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from kinema.config import TrainConfig, load_json, save_json
+from kinema.errors import KinemaError
+from kinema.train.autoencoder_stage import autoencoder_stage
+from kinema.train.metrics import MetricsLog
+from kinema.train.transformer_stage import transformer_stage
+
+RUN_CONFIG_FILE = "train_config.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+def prepare_run(run: Path, cfg: TrainConfig | None, resume: bool) -> TrainConfig:
+    """Create a run folder, or reopen one with --resume; returns the run's config."""
+    run = Path(run)
+    config_path = run / RUN_CONFIG_FILE
+    if config_path.exists():
+        if not resume:
+            raise KinemaError(
+                f"'{run}' already holds a training run; pass --resume to continue it "
+                "or choose another --out"
+            )
+        return load_json(TrainConfig, config_path)
+    if cfg is None:
+        raise KinemaError(f"'{run}' holds no training run to resume; pass --preset to start one")
+    if run.exists() and not run.is_dir():
+        raise KinemaError(f"--out '{run}' is a file, not a folder")
+    run.mkdir(parents=True, exist_ok=True)
+    save_json(cfg, config_path)
+    return cfg
+
+
+def train(run: Path, cfg: TrainConfig, device: torch.device) -> Path:
+    """Run both stages to their configured step counts; returns the final checkpoint."""
+    run = Path(run)
+    metrics = MetricsLog(run / METRICS_FILE)
+    torch.manual_seed(cfg.seed)
+    stage1 = autoencoder_stage(cfg, run, device, metrics)
+    stage1.train()
+    stage2 = transformer_stage(cfg, run, device, metrics)
+    stage2.train()
+    return stage2.stage.folder / f"step-{stage2.step:08d}"

@@ -1,0 +1,139 @@
+"""Stage 2: the diffusion transformer and the text encoder on frozen autoencoder latents."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from kinema.autoencoder import VideoAutoencoder
+from kinema.checkpoint import latest_checkpoint, load_config, load_weights, save_weights
+from kinema.config import ModelConfig, TrainConfig
+from kinema.data.video_io import write_video
+from kinema.dit import DiffusionTransformer
+from kinema.flow import flow_matching_loss, sample_timesteps, shift_for_tokens
+from kinema.model import KinemaModel, with_latent_stats
+from kinema.pipeline import GenerationRequest, frames_to_video, generate
+from kinema.text import LearnedTextEncoder
+from kinema.train.metrics import MetricsLog
+from kinema.train.stage import Stage, StageTrainer
+from kinema.world import WorldDataset
+
+STATS_SAMPLES = 256
+SAMPLE_PROMPTS = 4
+
+
+@torch.no_grad()
+def measure_latent_stats(
+    autoencoder: VideoAutoencoder, dataset: WorldDataset, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation of posterior means over world clips."""
+    batches = []
+    for start in range(0, STATS_SAMPLES, 32):
+        frames, _, _ = dataset.batch(20_000_000 + start, 32)
+        mean, _ = autoencoder.encode(frames_to_video(frames, device))
+        batches.append(mean.transpose(0, 1).flatten(1))  # (C, B·t·h·w)
+    latents = torch.cat(batches, dim=1)
+    return latents.mean(1).cpu(), latents.std(1).clamp_min(1e-3).cpu()
+
+
+def _latent_token_count(model: ModelConfig, height: int, width: int, frames: int) -> int:
+    ae, pt = model.autoencoder, model.transformer.patch_size
+    latent_t = 1 + (frames - 1) // ae.temporal_compression
+    h, w = height // ae.spatial_compression, width // ae.spatial_compression
+    return (latent_t // pt[0]) * (h // pt[1]) * (w // pt[2])
+
+
+def transformer_stage(
+    cfg: TrainConfig, run: Path, device: torch.device, metrics: MetricsLog
+) -> StageTrainer:
+    """Build (and resume, if a checkpoint exists) the transformer stage of a run."""
+    autoencoder_checkpoint = latest_checkpoint(run / "autoencoder")
+    if autoencoder_checkpoint is None:
+        raise RuntimeError("the transformer stage needs a trained autoencoder checkpoint")
+    autoencoder = VideoAutoencoder(cfg.model.autoencoder)
+    load_weights(autoencoder_checkpoint, "autoencoder", autoencoder)
+    autoencoder.to(device).eval().requires_grad_(False)
+
+    dataset = WorldDataset(cfg.world, seed=cfg.seed + 1)
+    resumed_from = latest_checkpoint(run / "transformer")
+    if resumed_from is not None:
+        model_config = load_config(resumed_from)  # the latent statistics it was trained with
+    else:
+        mean, std = measure_latent_stats(autoencoder, dataset, device)
+        model_config = with_latent_stats(cfg.model, mean, std)
+    model_config = replace(
+        model_config, height=cfg.world.height, width=cfg.world.width, frames=cfg.world.frames
+    )
+    model_config = replace(model_config, fps=cfg.world.fps)
+
+    torch.manual_seed(cfg.seed)  # the same initial weights on every start
+    transformer = DiffusionTransformer(model_config.transformer).to(device)
+    transformer.init_weights()
+    text_encoder = LearnedTextEncoder(model_config.text).to(device)
+    bundle = KinemaModel(model_config, autoencoder, transformer, text_encoder)
+    batch_size = cfg.transformer_stage.batch_size
+    shift = shift_for_tokens(
+        _latent_token_count(model_config, cfg.world.height, cfg.world.width, cfg.world.frames),
+        model_config.flow,
+    )
+
+    def loss_fn(step: int) -> dict[str, Tensor]:
+        frames, captions, _ = dataset.batch(step * batch_size, batch_size)
+        # Every random draw of a step comes from the step number: resuming is exact.
+        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        drop = random.Random(cfg.seed * 1_000_003 + step)
+        captions = [
+            "" if drop.random() < model_config.flow.condition_dropout else caption
+            for caption in captions
+        ]
+        with torch.no_grad():
+            mean, logvar = autoencoder.encode(frames_to_video(frames, device))
+            sample = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(
+                device
+            )
+            x0 = bundle.normalize_latent(sample)
+        context, mask = text_encoder.encode(captions)
+        t = sample_timesteps(batch_size, model_config.flow, shift, generator).to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        loss = flow_matching_loss(lambda x, tt: transformer(x, tt, context, mask), x0, noise, t)
+        return {"loss": loss}
+
+    def save_fn(folder: Path, modules: dict[str, nn.Module]) -> None:
+        save_weights(folder, model_config, {"autoencoder": autoencoder, **modules})
+
+    def sample_fn(step: int, modules: dict[str, nn.Module]) -> None:
+        model = KinemaModel(
+            model_config, autoencoder, modules["transformer"], modules["text_encoder"]
+        )
+        write_samples(model, run / "samples", step, cfg)
+
+    stage = Stage(
+        name="transformer",
+        folder=run / "transformer",
+        cfg=cfg.transformer_stage,
+        modules={"transformer": transformer, "text_encoder": text_encoder},
+        loss_fn=loss_fn,
+        save_fn=save_fn,
+        samples_per_step=batch_size,
+        sample_fn=sample_fn,
+    )
+    trainer = StageTrainer(stage, metrics)
+    trainer.resume()
+    return trainer
+
+
+def write_samples(model: KinemaModel, folder: Path, step: int, cfg: TrainConfig) -> Path:
+    """A few fixed prompts side by side in one mp4; the prompts go to a .txt beside it."""
+    _, captions, _ = WorldDataset(cfg.world, seed=12345).batch(0, SAMPLE_PROMPTS)
+    model.eval()
+    videos = [generate(model, GenerationRequest(prompt=c, seed=i)) for i, c in enumerate(captions)]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"transformer-step-{step:08d}.mp4"
+    write_video(np.concatenate(videos, axis=2), path, cfg.world.fps)  # (T, H, B·W, 3)
+    path.with_suffix(".txt").write_text("\n".join(captions) + "\n")
+    return path

@@ -1,0 +1,139 @@
+"""The command line end to end, through real subprocesses, and its answers to bad input."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import av
+import pytest
+
+KINEMA = [sys.executable, "-m", "kinema.cli"]
+PROMPT = "a red circle moves to the left on a black background"
+
+
+def run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([*KINEMA, *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """`kinema train --preset debug` through the CLI."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = run("train", "--preset", "debug", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "metrics.jsonl").read_text().count('"stage": "transformer"') >= 1
+    return out
+
+
+def test_train_then_generate_mp4(cli_run, tmp_path):
+    video = tmp_path / "out.mp4"
+    result = run("generate", PROMPT, "--checkpoint", str(cli_run), "-o", str(video), "--steps", "3")
+    assert result.returncode == 0, result.stderr
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(frames) == 5  # the debug preset's default
+    assert frames[0].shape == (16, 16, 3)
+
+
+def test_generate_other_size_gif_and_png(cli_run, tmp_path):
+    gif = tmp_path / "out.gif"
+    result = run(
+        "generate",
+        PROMPT,
+        "--checkpoint",
+        str(cli_run),
+        "-o",
+        str(gif),
+        "--frames",
+        "9",
+        "--height",
+        "24",
+        "--width",
+        "32",
+        "--steps",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    assert gif.stat().st_size > 0
+    png = tmp_path / "still.png"
+    result = run("generate", PROMPT, "--checkpoint", str(cli_run), "-o", str(png), "--frames", "1")
+    assert result.returncode == 0, result.stderr
+    assert png.exists()
+
+
+def test_resume_needs_the_flag(cli_run):
+    result = run("train", "--preset", "debug", "--out", str(cli_run))
+    assert result.returncode == 2
+    assert "--resume" in result.stderr
+    resumed = run("train", "--out", str(cli_run), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def _corrupt_copy(run_dir, tmp_path):
+    copy = tmp_path / "corrupt"
+    shutil.copytree(run_dir, copy)
+    (weights,) = copy.glob("transformer/step-*/transformer.safetensors")
+    weights.write_bytes(weights.read_bytes()[:100])
+    return copy
+
+
+@pytest.mark.parametrize(
+    "case, rule",
+    [
+        ("empty prompt", "prompt is empty"),
+        ("long prompt", "limit is 1000"),
+        ("odd size", "multiple of 8"),
+        ("frames", "1 + 4k"),
+        ("missing checkpoint", "does not exist"),
+        ("corrupt checkpoint", "corrupt"),
+        ("unwritable output", "does not exist"),
+        ("bad extension", "must end in"),
+        ("unknown preset", "unknown preset"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(case, rule, cli_run, tmp_path):
+    ckpt = str(cli_run)
+    out = str(tmp_path / "out.mp4")
+    args = {
+        "empty prompt": ["generate", "  ", "--checkpoint", ckpt, "-o", out],
+        "long prompt": ["generate", "a " * 600, "--checkpoint", ckpt, "-o", out],
+        "odd size": ["generate", PROMPT, "--checkpoint", ckpt, "-o", out, "--height", "20"],
+        "frames": ["generate", PROMPT, "--checkpoint", ckpt, "-o", out, "--frames", "6"],
+        "missing checkpoint": [
+            "generate",
+            PROMPT,
+            "--checkpoint",
+            str(tmp_path / "nope"),
+            "-o",
+            out,
+        ],
+        "corrupt checkpoint": [
+            "generate",
+            PROMPT,
+            "--checkpoint",
+            str(_corrupt_copy(cli_run, tmp_path)) if case == "corrupt checkpoint" else ckpt,
+            "-o",
+            out,
+        ],
+        "unwritable output": [
+            "generate",
+            PROMPT,
+            "--checkpoint",
+            ckpt,
+            "-o",
+            str(tmp_path / "no" / "dir" / "x.mp4"),
+        ],
+        "bad extension": ["generate", PROMPT, "--checkpoint", ckpt, "-o", str(tmp_path / "x.avi")],
+        "unknown preset": ["train", "--preset", "nope", "--out", str(tmp_path / "r")],
+    }[case]
+    result = run(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert rule in lines[0]
+    assert "Traceback" not in result.stderr
