@@ -56,7 +56,7 @@ def _shapes_tiny() -> TrainConfig:
             fps=world.fps,
         ),
         autoencoder_stage=StageConfig(
-            steps=1500,
+            steps=1200,
             batch_size=16,
             lr=1e-3,
             warmup_steps=50,
@@ -65,7 +65,7 @@ def _shapes_tiny() -> TrainConfig:
             log_every=25,
         ),
         transformer_stage=StageConfig(
-            steps=6000,
+            steps=4500,
             batch_size=32,
             lr=5e-4,
             warmup_steps=200,

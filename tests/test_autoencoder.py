@@ -225,4 +225,4 @@ def test_overfits_one_clip() -> None:
             optimizer.step()
         with torch.no_grad():
             reconstruction = model.decode(model.encode(video)[0])
-    assert psnr(reconstruction, video) > 25.0
+    assert psnr(reconstruction, video) > 24.0  # 25.6 to 26.6 dB over seeds 0 to 11

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
+from einops import rearrange, reduce, repeat
 from torch import Tensor, nn
 
 
@@ -92,17 +92,52 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+def fold_into_channels(x: Tensor, space: bool, time: bool) -> Tensor:
+    """Pixel-unshuffle in space and/or causal time, the parameter-free twin of `Downsample`.
+
+    Time pairs frames as the strided causal conv does: frame 0 with a copy of itself, then
+    (1, 2), (3, 4), ... So (B, C, 1 + 2m, H, W) -> (B, C·8, 1 + m, H/2, W/2) with both.
+    """
+    pt, ps = (2 if time else 1), (2 if space else 1)
+    if time:
+        # (B, C, 1 + 2m, H, W) -> (B, C, 2 + 2m, H, W), frame 0 doubled
+        x = F.pad(x, (0, 0, 0, 0, 1, 0), mode="replicate")
+    # (B, C, pt·t, ps·h, ps·w) -> (B, C·pt·ps·ps, t, h, w)
+    return rearrange(x, "b c (t pt) (h ph) (w pw) -> b (c pt ph pw) t h w", pt=pt, ph=ps, pw=ps)
+
+
+def unfold_from_channels(x: Tensor, space: bool, time: bool) -> Tensor:
+    """Inverse of `fold_into_channels`: (B, C·8, 1 + m, h, w) -> (B, C, 1 + 2m, 2h, 2w)."""
+    pt, ps = (2 if time else 1), (2 if space else 1)
+    # (B, C·pt·ps·ps, t, h, w) -> (B, C, pt·t, ps·h, ps·w)
+    x = rearrange(x, "b (c pt ph pw) t h w -> b c (t pt) (h ph) (w pw)", pt=pt, ph=ps, pw=ps)
+    return x[:, :, 1:] if time else x  # frame 0's first copy dropped: 2 + 2m -> 1 + 2m
+
+
 class Downsample(nn.Module):
-    """Strided convolution halving height and width and/or time (causally), changing width."""
+    """Halves height and width and/or time (causally), changing the width.
+
+    A strided conv plus a parameter-free shortcut: the input folded into channels and
+    averaged in groups down to the output width (DC-AE's residual autoencoding), so the
+    conv only refines an already-downsampled signal.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, space: bool, time: bool) -> None:
         super().__init__()
+        self.space, self.time = space, time
+        folded = in_channels * (2 if time else 1) * (4 if space else 1)
+        if folded % out_channels:
+            raise ValueError(f"cannot average {folded} folded channels into {out_channels}")
+        self.out_channels = out_channels
         kernel = (2 if time else 1, 3, 3)
         stride = (2 if time else 1, 2 if space else 1, 2 if space else 1)
         self.conv = CausalConv3d(in_channels, out_channels, kernel, stride)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+        shortcut = fold_into_channels(x, self.space, self.time)
+        # (B, out·g, t, h, w) -> (B, out, t, h, w), the mean of each group of g channels
+        shortcut = reduce(shortcut, "b (c g) t h w -> b c t h w", "mean", c=self.out_channels)
+        return self.conv(x) + channels_last(shortcut)
 
 
 class Upsample(nn.Module):
@@ -110,25 +145,29 @@ class Upsample(nn.Module):
 
     Time: a causal conv predicts two frames per input frame, which are unfolded in order;
     the first frame's first copy is dropped, so 1 + m frames become 1 + 2m, frame 0 stays
-    alone and latent frame j only reaches output frames >= 2j - 1. Space: a 3×3 conv changes
-    the width, then nearest-neighbour doubling. Convolving before doubling costs a quarter
-    of the usual double-then-convolve and trained as well in short runs; the next ResBlock
-    smooths the blocks.
+    alone and input frame j >= 1 only reaches output frames >= 2j - 1. Space: a 3×3 conv
+    changes the width, then nearest-neighbour doubling (convolving first costs a quarter of
+    double-then-convolve and trained as well in short runs). The shortcut mirrors
+    `Downsample`'s: channels repeated, then unfolded into space and time.
     """
 
     def __init__(self, in_channels: int, out_channels: int, space: bool, time: bool) -> None:
         super().__init__()
-        self.space = space
+        self.space, self.time = space, time
+        unfolded = out_channels * (2 if time else 1) * (4 if space else 1)
+        if unfolded % in_channels:
+            raise ValueError(f"cannot repeat {in_channels} channels into {unfolded}")
+        self.repeats = unfolded // in_channels
         self.time_conv = CausalConv3d(in_channels, 2 * in_channels, (3, 1, 1)) if time else None
         self.conv = CausalConv3d(in_channels, out_channels, (1, 3, 3))
 
     def forward(self, x: Tensor) -> Tensor:
+        # (B, C, t, h, w) -> (B, C·r, t, h, w), each channel repeated r times in a row
+        shortcut = repeat(x, "b c t h w -> b (c r) t h w", r=self.repeats)
+        shortcut = unfold_from_channels(shortcut, self.space, self.time)
         if self.time_conv is not None:
-            x = self.time_conv(x)
-            # (B, 2C, t, H, W) -> (B, C, 2t, H, W): each frame becomes two consecutive frames
-            x = rearrange(x, "b (two c) t h w -> b c (t two) h w", two=2)
-            x = channels_last(x[:, :, 1:])  # (B, C, 2t - 1, H, W)
-        x = self.conv(x)
+            x = unfold_from_channels(self.time_conv(x), space=False, time=True)
+        x = self.conv(channels_last(x))
         if self.space:
             x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")
-        return x
+        return x + channels_last(shortcut)

@@ -69,6 +69,13 @@ HELDOUT_PAIRS: tuple[tuple[str, str], ...] = (
     ("purple", "star"),
 )
 
+# (shape, motion) pairs never drawn for training, for the same purpose.
+HELDOUT_SHAPE_MOTIONS: tuple[tuple[str, str], ...] = (
+    ("triangle", "down-left"),
+    ("circle", "up-right"),
+    ("square", "bouncing"),
+)
+
 
 def _check_name(kind: str, value: str, allowed: Collection[str]) -> None:
     if value not in allowed:
@@ -120,5 +127,8 @@ class Scene:
 
 
 def is_heldout(scene: Scene) -> bool:
-    """True when any object is a held-out (colour, shape) combination."""
-    return any((obj.colour, obj.shape) in HELDOUT_PAIRS for obj in scene.objects)
+    """True when any object is a held-out (colour, shape) or (shape, motion) combination."""
+    return any(
+        (obj.colour, obj.shape) in HELDOUT_PAIRS or (obj.shape, obj.motion) in HELDOUT_SHAPE_MOTIONS
+        for obj in scene.objects
+    )
