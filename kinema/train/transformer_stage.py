@@ -18,7 +18,7 @@ from kinema.dit import DiffusionTransformer
 from kinema.flow import flow_matching_loss, sample_timesteps, shift_for_tokens
 from kinema.model import KinemaModel, with_latent_stats
 from kinema.pipeline import GenerationRequest, frames_to_video, generate
-from kinema.text import LearnedTextEncoder
+from kinema.text import build_text_encoder, is_trainable
 from kinema.train.metrics import MetricsLog
 from kinema.train.stage import Stage, StageTrainer
 from kinema.world import WorldDataset
@@ -74,7 +74,7 @@ def transformer_stage(
     torch.manual_seed(cfg.seed)  # the same initial weights on every start
     transformer = DiffusionTransformer(model_config.transformer).to(device)
     transformer.init_weights()
-    text_encoder = LearnedTextEncoder(model_config.text).to(device)
+    text_encoder = build_text_encoder(model_config.text).to(device)
     bundle = KinemaModel(model_config, autoencoder, transformer, text_encoder)
     batch_size = cfg.transformer_stage.batch_size
     shift = shift_for_tokens(
@@ -108,15 +108,21 @@ def transformer_stage(
 
     def sample_fn(step: int, modules: dict[str, nn.Module]) -> None:
         model = KinemaModel(
-            model_config, autoencoder, modules["transformer"], modules["text_encoder"]
+            model_config,
+            autoencoder,
+            modules["transformer"],
+            modules.get("text_encoder", text_encoder),
         )
         write_samples(model, run / "samples", step, cfg)
 
+    trained: dict[str, nn.Module] = {"transformer": transformer}
+    if is_trainable(model_config.text):
+        trained["text_encoder"] = text_encoder
     stage = Stage(
         name="transformer",
         folder=run / "transformer",
         cfg=cfg.transformer_stage,
-        modules={"transformer": transformer, "text_encoder": text_encoder},
+        modules=trained,
         loss_fn=loss_fn,
         save_fn=save_fn,
         samples_per_step=batch_size,

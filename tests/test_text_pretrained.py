@@ -1,0 +1,106 @@
+"""Frozen pretrained text encoders from local folders: MiniLM (pinned) and any HF encoder."""
+
+import shutil
+
+import pytest
+import torch
+
+from kinema.config import TextConfig
+from kinema.errors import KinemaError
+from kinema.text import build_text_encoder
+from kinema.text.pretrained import MINILM_SHA256, PretrainedTextEncoder, minilm_folder
+
+TOKENIZER_FILES = (
+    "vocab.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return build_text_encoder(TextConfig(kind="minilm", max_tokens=32))
+
+
+def _pooled(encoder, texts):
+    tokens, mask = encoder.encode(texts)
+    weights = mask.float().unsqueeze(-1)
+    pooled = (tokens * weights).sum(1) / weights.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def test_minilm_gives_token_states_and_mask(minilm):
+    tokens, mask = minilm.encode(["a red circle moves left", ""])
+    assert tokens.shape == (2, 32, 384) and minilm.dim == 384
+    assert mask.dtype == torch.bool and mask[0].sum() > mask[1].sum() >= 1
+    assert not any(p.requires_grad for p in minilm.parameters())
+
+
+def test_minilm_generalises_to_paraphrases(minilm):
+    crimson, red, blue = _pooled(
+        minilm,
+        ["a crimson ball drifting leftwards", "a red circle moves left", "a blue square moves up"],
+    )
+    assert crimson @ red > crimson @ blue
+
+
+def test_minilm_refuses_long_prompts(minilm):
+    with pytest.raises(KinemaError, match="at most 32"):
+        minilm.encode(["word " * 40])
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    folder = tmp_path / "minilm"
+    shutil.copytree(minilm_folder(), folder)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(KinemaError, match="SHA-256"):
+        PretrainedTextEncoder(folder, 16, expected_sha256=MINILM_SHA256)
+
+
+def _save_tiny(model, folder):
+    model.save_pretrained(folder, safe_serialization=True)
+    for name in TOKENIZER_FILES:
+        shutil.copy(minilm_folder() / name, folder / name)
+
+
+@pytest.mark.parametrize("kind", ["t5", "clip"])
+def test_any_local_huggingface_encoder_folder(kind, tmp_path):
+    import transformers
+
+    torch.manual_seed(0)
+    if kind == "t5":
+        config = transformers.T5Config(
+            vocab_size=30522, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4
+        )
+        model = transformers.T5EncoderModel(config)
+    else:
+        config = transformers.CLIPTextConfig(
+            vocab_size=30522,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            max_position_embeddings=64,
+        )
+        model = transformers.CLIPTextModel(config)
+    _save_tiny(model, tmp_path)
+    encoder = build_text_encoder(
+        TextConfig(kind="huggingface", path=str(tmp_path), max_tokens=16, dtype="bfloat16")
+    )
+    tokens, mask = encoder.encode(["a red circle", "a blue star moves up"])
+    assert tokens.shape == (2, 16, 32) and tokens.dtype == torch.float32
+    assert mask[1].sum() > mask[0].sum()
+    assert next(encoder.model.parameters()).dtype == torch.bfloat16
+
+
+def test_bad_configurations_are_clear(tmp_path):
+    with pytest.raises(KinemaError, match="needs a local folder"):
+        build_text_encoder(TextConfig(kind="huggingface"))
+    with pytest.raises(KinemaError, match="no config.json"):
+        build_text_encoder(TextConfig(kind="huggingface", path=str(tmp_path)))
+    with pytest.raises(KinemaError, match="unknown text encoder kind"):
+        build_text_encoder(TextConfig(kind="gpt"))
