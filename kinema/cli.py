@@ -11,7 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from kinema.data import cli as data_commands
 from kinema.errors import KinemaError
+from kinema.eval.cli import evaluate
 
 app = typer.Typer(
     help="Kinema: text-to-video with a causal video autoencoder and a diffusion transformer.",
@@ -54,6 +56,15 @@ def train(
     preset: Annotated[str | None, typer.Option(help="Named preset (see `kinema presets`)")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out")] = False,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 … (default: best)")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="CSV/JSONL index of your clips (kinema data scan)")
+    ] = None,
+    images: Annotated[
+        Path | None, typer.Option(help="Folder or index of PNG/JPEG images (one-frame videos)")
+    ] = None,
+    image_ratio: Annotated[float, typer.Option(help="Share of steps with image batches")] = 0.0,
+    cache: Annotated[bool, typer.Option(help="Cache latents in RUN/cache for stage 2")] = False,
+    workers: Annotated[int, typer.Option(help="Clip decoding processes")] = 0,
 ) -> None:
     """Train the autoencoder (stage 1), then the transformer on its latents (stage 2)."""
     from kinema.presets import get_preset
@@ -61,7 +72,13 @@ def train(
     from kinema.train import train as run_training
 
     cfg = get_preset(preset) if preset is not None else None
+    if data is not None or images is not None:
+        from kinema.data.cli import with_data
+
+        cfg = with_data(cfg, data, images, image_ratio, cache, workers)
     run_cfg = prepare_run(out, cfg, resume)
+    if (data or images) and cfg is not None and resume and run_cfg.data != cfg.data:
+        raise KinemaError(f"'{out}' was trained on other data; resume it without --data")
     if cfg is not None and resume and run_cfg.name != cfg.name:
         raise KinemaError(f"'{out}' is a '{run_cfg.name}' run, not '{cfg.name}'")
     final = run_training(out, run_cfg, _device(device))
@@ -88,6 +105,12 @@ def generate(
     negative_prompt: Annotated[str, typer.Option(help="What guidance steers away from")] = "",
     sampler: Annotated[str | None, typer.Option(help="euler or heun")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda … (default: best)")] = None,
+    expand: Annotated[
+        bool, typer.Option(help="Rewrite the prompt in the detailed caption style first")
+    ] = False,
+    expander_model: Annotated[
+        Path | None, typer.Option(help="Local causal LM folder that expands prompts")
+    ] = None,
 ) -> None:
     """Generate a video (or, with --frames 1, an image) from a text prompt."""
     from tqdm import tqdm
@@ -99,6 +122,16 @@ def generate(
 
     check_output_path(output)
     check_prompt(prompt)
+    if expander_model is not None:
+        from kinema.text.expansion import LocalLanguageModelExpander
+
+        prompt = check_prompt(LocalLanguageModelExpander(expander_model)(prompt, seed))
+        typer.echo(f"expanded prompt: {prompt}")
+    elif expand:
+        from kinema.text.expansion import expand_world_prompt
+
+        prompt = expand_world_prompt(prompt, seed)
+        typer.echo(f"expanded prompt: {prompt}")
     if fps is not None and fps < 1:
         raise KinemaError(f"fps must be at least 1, got {fps}")
     if checkpoint is None:
@@ -138,6 +171,14 @@ def presets() -> None:
     for name, cfg in PRESETS.items():
         w = cfg.world
         typer.echo(f"{name:12s} {w.width}x{w.height}, {w.frames} frames at {w.fps} fps")
+
+
+app.command(name="eval")(user_errors(evaluate))
+
+data_app = typer.Typer(help="Your own clips: scan them, cache their latents.", no_args_is_help=True)
+data_app.command(name="scan")(user_errors(data_commands.scan_command))
+data_app.command(name="cache")(user_errors(data_commands.cache_command))
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:

@@ -133,6 +133,32 @@ class StageConfig:
 
 
 @dataclass(frozen=True)
+class BucketConfig:
+    """One clip shape that real clips are resized, cropped and cut to; a batch has one shape."""
+
+    height: int
+    width: int
+    frames: int  # 1 + 4k; 1 makes it a bucket for images
+    batch_size: int = 0  # 0: the stage's batch size × (world clip volume / this clip's volume)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Your own clips instead of the procedural world (no index and no images: the world)."""
+
+    index: str = ""  # CSV or JSONL: path,text[,num_frames,height,width,fps,duration]
+    images: str = ""  # a folder (or index) of PNG/JPEG images, trained as one-frame videos
+    image_ratio: float = 0.0  # share of training steps whose batch holds images
+    fps: float = 0.0  # clips are resampled to this frame rate; 0: the world's fps
+    buckets: tuple[BucketConfig, ...] = ()  # (): derived from the world's clip geometry
+    workers: int = 0  # decoding processes; 0 decodes in the training process
+    prefetch: int = 2  # steps decoded ahead of the one being trained
+    cache: bool = False  # build RUN/cache (latents, frozen text embeddings) before stage 2
+    cache_views: int = 1  # clip windows cached per video
+    cache_shard_size: int = 256  # items per safetensors shard
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole two-stage run: what to draw, what to build, how to optimise each stage."""
 
@@ -142,6 +168,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     autoencoder_stage: StageConfig = field(default_factory=StageConfig)
     transformer_stage: StageConfig = field(default_factory=StageConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 # --- JSON round trip -------------------------------------------------------------------
@@ -157,6 +184,9 @@ def _convert(kind: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(kind):
         return from_dict(kind, value)
     if origin is tuple:
+        items = typing.get_args(kind)[:1]
+        if items and dataclasses.is_dataclass(items[0]):
+            return tuple(from_dict(items[0], item) for item in value)
         return tuple(value)
     if origin in (typing.Union, types.UnionType):
         return value

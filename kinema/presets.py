@@ -72,7 +72,7 @@ def _shapes_tiny() -> TrainConfig:
             log_every=25,
         ),
         StageConfig(
-            steps=4500,
+            steps=3500,
             batch_size=32,
             lr=5e-4,
             warmup_steps=200,

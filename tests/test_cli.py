@@ -137,3 +137,24 @@ def test_bad_input_is_one_line_and_nonzero(case, rule, cli_run, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert rule in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_generate_expands_short_prompts(cli_run, tmp_path):
+    video = tmp_path / "expanded.mp4"
+    result = run(
+        "generate",
+        "green square going up",
+        "--expand",
+        "--checkpoint",
+        str(cli_run),
+        "-o",
+        str(video),
+        "--steps",
+        "2",
+        "--seed",
+        "4",
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("expanded prompt: ")]
+    assert "green square" in line and "up" in line
+    assert video.exists()

@@ -13,9 +13,9 @@ from kinema.checkpoint import save_weights
 from kinema.config import TrainConfig
 from kinema.data.video_io import write_video
 from kinema.pipeline import frames_to_video, video_to_frames
+from kinema.train.batches import BatchSource, batch_source
 from kinema.train.metrics import MetricsLog
 from kinema.train.stage import Stage, StageTrainer
-from kinema.world import WorldDataset
 
 SAMPLE_CLIPS = 4
 
@@ -26,11 +26,11 @@ def autoencoder_stage(
     """Build (and resume, if a checkpoint exists) the autoencoder stage of a run."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every start
     autoencoder = VideoAutoencoder(cfg.model.autoencoder).to(device)
-    dataset = WorldDataset(cfg.world, seed=cfg.seed)
     batch_size = cfg.autoencoder_stage.batch_size
+    source = batch_source(cfg, seed=cfg.seed, batch_size=batch_size)
 
     def loss_fn(step: int) -> dict[str, torch.Tensor]:
-        frames, _, _ = dataset.batch(step * batch_size, batch_size)
+        frames, _ = source.batch(step)
         video = frames_to_video(frames, device)
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # posterior sampling noise
         output = autoencoder(video, sample=True)
@@ -40,7 +40,7 @@ def autoencoder_stage(
         save_weights(folder, cfg.model, {"autoencoder": modules["autoencoder"]})
 
     def sample_fn(step: int, modules: dict[str, nn.Module]) -> None:
-        write_reconstructions(modules["autoencoder"], dataset, run / "samples", step, cfg)
+        write_reconstructions(modules["autoencoder"], source, run / "samples", step, cfg)
 
     stage = Stage(
         name="autoencoder",
@@ -59,10 +59,10 @@ def autoencoder_stage(
 
 @torch.no_grad()
 def write_reconstructions(
-    autoencoder: nn.Module, dataset: WorldDataset, folder: Path, step: int, cfg: TrainConfig
+    autoencoder: nn.Module, source: BatchSource, folder: Path, step: int, cfg: TrainConfig
 ) -> Path:
     """Originals on the top row, reconstructions below, as one mp4."""
-    frames, _, _ = dataset.batch(10_000_000, SAMPLE_CLIPS)  # far from the training indices
+    frames, _ = source.examples(10_000_000, SAMPLE_CLIPS)  # far from the training indices
     device = next(autoencoder.parameters()).device
     mean, _ = autoencoder.encode(frames_to_video(frames, device))
     reconstruction = np.stack(

@@ -9,6 +9,7 @@ import torch
 from kinema.config import TrainConfig, load_json, save_json
 from kinema.errors import KinemaError
 from kinema.train.autoencoder_stage import autoencoder_stage
+from kinema.train.latents import build_run_cache
 from kinema.train.metrics import MetricsLog
 from kinema.train.transformer_stage import transformer_stage
 
@@ -43,6 +44,8 @@ def train(run: Path, cfg: TrainConfig, device: torch.device) -> Path:
     torch.manual_seed(cfg.seed)
     stage1 = autoencoder_stage(cfg, run, device, metrics)
     stage1.train()
+    if cfg.data.cache:
+        build_run_cache(run, cfg, device)
     stage2 = transformer_stage(cfg, run, device, metrics)
     stage2.train()
     return stage2.stage.folder / f"step-{stage2.step:08d}"

@@ -17,8 +17,9 @@ from kinema.data.video_io import write_video
 from kinema.dit import DiffusionTransformer
 from kinema.flow import flow_matching_loss, sample_timesteps, shift_for_tokens
 from kinema.model import KinemaModel, with_latent_stats
-from kinema.pipeline import GenerationRequest, frames_to_video, generate
+from kinema.pipeline import GenerationRequest, generate
 from kinema.text import build_text_encoder, is_trainable
+from kinema.train.latents import LatentSource, latent_source
 from kinema.train.metrics import MetricsLog
 from kinema.train.stage import Stage, StageTrainer
 from kinema.world import WorldDataset
@@ -28,24 +29,19 @@ SAMPLE_PROMPTS = 4
 
 
 @torch.no_grad()
-def measure_latent_stats(
-    autoencoder: VideoAutoencoder, dataset: WorldDataset, device: torch.device
-) -> tuple[Tensor, Tensor]:
-    """Per-channel mean and standard deviation of posterior means over world clips."""
+def measure_latent_stats(source: LatentSource) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation of posterior means over example clips."""
     batches = []
     for start in range(0, STATS_SAMPLES, 32):
-        frames, _, _ = dataset.batch(20_000_000 + start, 32)
-        mean, _ = autoencoder.encode(frames_to_video(frames, device))
-        batches.append(mean.transpose(0, 1).flatten(1))  # (C, B·t·h·w)
+        batches.append(source.example_latents(start, 32))  # (C, B·t·h·w)
     latents = torch.cat(batches, dim=1)
     return latents.mean(1).cpu(), latents.std(1).clamp_min(1e-3).cpu()
 
 
-def _latent_token_count(model: ModelConfig, height: int, width: int, frames: int) -> int:
-    ae, pt = model.autoencoder, model.transformer.patch_size
-    latent_t = 1 + (frames - 1) // ae.temporal_compression
-    h, w = height // ae.spatial_compression, width // ae.spatial_compression
-    return (latent_t // pt[0]) * (h // pt[1]) * (w // pt[2])
+def _latent_token_count(model: ModelConfig, latent: Tensor) -> int:
+    pt = model.transformer.patch_size
+    _, _, t, h, w = latent.shape
+    return (t // pt[0]) * (h // pt[1]) * (w // pt[2])
 
 
 def transformer_stage(
@@ -59,12 +55,13 @@ def transformer_stage(
     load_weights(autoencoder_checkpoint, "autoencoder", autoencoder)
     autoencoder.to(device).eval().requires_grad_(False)
 
-    dataset = WorldDataset(cfg.world, seed=cfg.seed + 1)
+    batch_size = cfg.transformer_stage.batch_size
+    source = latent_source(cfg, run, autoencoder, device, cfg.seed + 1, batch_size)
     resumed_from = latest_checkpoint(run / "transformer")
     if resumed_from is not None:
         model_config = load_config(resumed_from)  # the latent statistics it was trained with
     else:
-        mean, std = measure_latent_stats(autoencoder, dataset, device)
+        mean, std = measure_latent_stats(source)
         model_config = with_latent_stats(cfg.model, mean, std)
     model_config = replace(
         model_config, height=cfg.world.height, width=cfg.world.width, frames=cfg.world.frames
@@ -76,14 +73,9 @@ def transformer_stage(
     transformer.init_weights()
     text_encoder = build_text_encoder(model_config.text).to(device)
     bundle = KinemaModel(model_config, autoencoder, transformer, text_encoder)
-    batch_size = cfg.transformer_stage.batch_size
-    shift = shift_for_tokens(
-        _latent_token_count(model_config, cfg.world.height, cfg.world.width, cfg.world.frames),
-        model_config.flow,
-    )
 
     def loss_fn(step: int) -> dict[str, Tensor]:
-        frames, captions, _ = dataset.batch(step * batch_size, batch_size)
+        mean, logvar, captions = source.latents(step)  # bucketed: shapes vary by step
         # Every random draw of a step comes from the step number: resuming is exact.
         generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         drop = random.Random(cfg.seed * 1_000_003 + step)
@@ -92,13 +84,13 @@ def transformer_stage(
             for caption in captions
         ]
         with torch.no_grad():
-            mean, logvar = autoencoder.encode(frames_to_video(frames, device))
             sample = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(
                 device
             )
             x0 = bundle.normalize_latent(sample)
-        context, mask = text_encoder.encode(captions)
-        t = sample_timesteps(batch_size, model_config.flow, shift, generator).to(device)
+        context, mask = source.encode_text(text_encoder, captions)
+        shift = shift_for_tokens(_latent_token_count(model_config, x0), model_config.flow)
+        t = sample_timesteps(len(captions), model_config.flow, shift, generator).to(device)
         noise = torch.randn(x0.shape, generator=generator).to(device)
         loss = flow_matching_loss(lambda x, tt: transformer(x, tt, context, mask), x0, noise, t)
         return {"loss": loss}
@@ -113,7 +105,7 @@ def transformer_stage(
             modules["transformer"],
             modules.get("text_encoder", text_encoder),
         )
-        write_samples(model, run / "samples", step, cfg)
+        write_samples(model, run / "samples", step, cfg, source.sample_prompts(SAMPLE_PROMPTS))
 
     trained: dict[str, nn.Module] = {"transformer": transformer}
     if is_trainable(model_config.text):
@@ -133,9 +125,12 @@ def transformer_stage(
     return trainer
 
 
-def write_samples(model: KinemaModel, folder: Path, step: int, cfg: TrainConfig) -> Path:
+def write_samples(
+    model: KinemaModel, folder: Path, step: int, cfg: TrainConfig, prompts: list[str] | None = None
+) -> Path:
     """A few fixed prompts side by side in one mp4; the prompts go to a .txt beside it."""
     _, captions, _ = WorldDataset(cfg.world, seed=12345).batch(0, SAMPLE_PROMPTS)
+    captions = prompts or captions
     model.eval()
     videos = [generate(model, GenerationRequest(prompt=c, seed=i)) for i, c in enumerate(captions)]
     folder.mkdir(parents=True, exist_ok=True)

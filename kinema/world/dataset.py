@@ -13,7 +13,7 @@ import numpy as np
 from kinema.config import WorldConfig
 from kinema.errors import KinemaError
 from kinema.world.captions import describe
-from kinema.world.motion import BOUNCE_APEX
+from kinema.world.motion import BOUNCE_APEX, object_centre, object_radius_px
 from kinema.world.render import render
 from kinema.world.scene import (
     BACKGROUND_COLOURS,
@@ -34,7 +34,11 @@ SPLITS = ("train", "heldout", "all")
 _MOTION_WEIGHTS = {"static": 0.15, **{d: 0.65 / len(DIRECTIONS) for d in DIRECTIONS}}
 _MOTION_WEIGHTS.update({m: 0.20 / len(GRAVITY_MOTIONS) for m in GRAVITY_MOTIONS})
 FALL_START_SPAN = 0.4  # falling objects start in the top 40% of their vertical range
-PLACEMENT_TRIES = 10  # attempts at a start position that overlaps no earlier object
+PLACEMENT_TRIES = 20  # attempts at a start whose path overlaps earlier objects only briefly
+# Objects may touch or cross briefly (the evaluator must cope), never hide each other long.
+MAX_OVERLAP_SHARE = 0.2
+REDRAWS = 8  # new size, motion and start for an object whose paths keep colliding
+OVERLAP_SAMPLES = 17
 
 
 def _check(cfg: WorldConfig) -> None:
@@ -95,16 +99,26 @@ def _fit(
     raise AssertionError("a static object always fits: every radius is below min(H, W) / 2")
 
 
-def _overlaps(
-    centre: tuple[float, float], radius: float, other: WorldObject, cfg: WorldConfig
-) -> bool:
-    gap = math.hypot(centre[0] - other.x * cfg.width, centre[1] - other.y * cfg.height)
-    return gap < radius + _radius(other.size, cfg)
+def _overlap_fraction(
+    candidate: WorldObject, other: WorldObject, cfg: WorldConfig, duration: float
+) -> float:
+    """The share of the clip during which two objects' discs overlap."""
+    times = np.linspace(0.0, duration, OVERLAP_SAMPLES)
+    reach = object_radius_px(candidate, cfg.height, cfg.width) + object_radius_px(
+        other, cfg.height, cfg.width
+    )
+    hits = 0
+    for time in times:
+        ax, ay = object_centre(candidate, float(time), cfg.height, cfg.width)
+        bx, by = object_centre(other, float(time), cfg.height, cfg.width)
+        hits += math.hypot(ax - bx, ay - by) < reach
+    return hits / len(times)
 
 
 def _draw_object(
     rng: random.Random, cfg: WorldConfig, duration: float, background: str, taken: list[WorldObject]
-) -> WorldObject:
+) -> WorldObject | None:
+    """A new object that overlaps the earlier ones only briefly, or None if none fits."""
     used = {(other.colour, other.shape) for other in taken}
     pairs = [
         (c, s) for c in OBJECT_COLOURS if c != background for s in SHAPES if (c, s) not in used
@@ -115,13 +129,15 @@ def _draw_object(
     motion = rng.choices(list(_MOTION_WEIGHTS), weights=list(_MOTION_WEIGHTS.values()))[0]
     speed = rng.choice(list(SPEEDS)) if motion in DIRECTIONS else "slow"
     motion, speed, centre = _fit(rng, motion, speed, radius, cfg, duration)
-    for _ in range(PLACEMENT_TRIES - 1):
-        if not any(_overlaps(centre, radius, other, cfg) for other in taken):
-            break
+    for _ in range(PLACEMENT_TRIES):
+        candidate = WorldObject(
+            shape, colour, size, centre[0] / cfg.width, centre[1] / cfg.height, motion, speed
+        )
+        overlaps = (_overlap_fraction(candidate, other, cfg, duration) for other in taken)
+        if all(share <= MAX_OVERLAP_SHARE for share in overlaps):
+            return candidate
         centre = _place(rng, motion, speed, radius, cfg, duration) or centre
-    return WorldObject(
-        shape, colour, size, centre[0] / cfg.width, centre[1] / cfg.height, motion, speed
-    )
+    return None
 
 
 def sample_scene(rng: random.Random, cfg: WorldConfig, duration_s: float | None = None) -> Scene:
@@ -138,7 +154,14 @@ def sample_scene(rng: random.Random, cfg: WorldConfig, duration_s: float | None 
         background = rng.choice(list(BACKGROUND_COLOURS))
         objects: list[WorldObject] = []
         for _ in range(rng.randint(cfg.min_objects, cfg.max_objects)):
-            objects.append(_draw_object(rng, cfg, duration, background, objects))
+            for _ in range(REDRAWS):
+                drawn = _draw_object(rng, cfg, duration, background, objects)
+                if drawn is not None:
+                    break
+            if drawn is not None:
+                objects.append(drawn)
+        if len(objects) < cfg.min_objects:
+            continue
         scene = Scene(background, tuple(objects))
         if cfg.split == "all" or is_heldout(scene) == (cfg.split == "heldout"):
             return scene
