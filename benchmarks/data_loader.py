@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_table import print_results  # benchmarks/, beside this script
 
 from kinema.autoencoder import VideoAutoencoder, psnr
 from kinema.checkpoint import load_weights
@@ -225,13 +226,7 @@ def main() -> None:
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    width = max(len(k) for k in results)
-    print(f"{'measure':{width}s}  value")
-    for key, value in results.items():
-        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
-        print(f"{key:{width}s}  {shown}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print_results(results, args.json)
 
 
 if __name__ == "__main__":

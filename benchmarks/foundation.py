@@ -10,13 +10,13 @@ text, forward, backward, update) at the preset's batch size on this machine.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+from results_table import print_results  # benchmarks/, beside this script
 
 from kinema.autoencoder import VideoAutoencoder, psnr
 from kinema.checkpoint import latest_checkpoint, load_weights
@@ -95,13 +95,7 @@ def main() -> None:
         "guidance": model_cfg.flow.guidance,
         "clip": f"{cfg.world.frames}x{cfg.world.height}x{cfg.world.width}",
     }
-    width = max(len(k) for k in results)
-    print(f"{'measure':{width}s}  value")
-    for key, value in results.items():
-        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
-        print(f"{key:{width}s}  {shown}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print_results(results, args.json)
 
 
 if __name__ == "__main__":

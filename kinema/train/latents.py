@@ -9,7 +9,6 @@ source midway, and resuming stays exact).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +25,7 @@ from kinema.data.cache import LatentCache, build_cache, cache_complete, cache_it
 from kinema.data.clips import load_clips
 from kinema.data.plan import BatchPlan
 from kinema.errors import KinemaError
+from kinema.hashing import sha256_of
 from kinema.pipeline import frames_to_video
 from kinema.text import build_text_encoder, is_trainable
 from kinema.train.batches import BatchSource, batch_source, target_fps, uses_clips
@@ -149,14 +149,6 @@ class CachedLatents:
 # --- the run's cache -------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def autoencoder_checkpoint(run: Path) -> Path:
     folder = latest_checkpoint(Path(run) / "autoencoder")
     if folder is None:
@@ -171,8 +163,8 @@ def cache_fingerprint(cfg: TrainConfig, checkpoint: Path) -> dict:
         data.pop(runtime)
     index = Path(cfg.data.index)
     return {
-        "autoencoder": _sha256(checkpoint / WEIGHT_FILES["autoencoder"]),
-        "index": _sha256(index) if index.is_file() else "",
+        "autoencoder": sha256_of(checkpoint / WEIGHT_FILES["autoencoder"]),
+        "index": sha256_of(index) if index.is_file() else "",
         "data": data,
         "world": [cfg.world.height, cfg.world.width, cfg.world.frames, cfg.world.fps],
         "text": None if is_trainable(cfg.model.text) else to_dict(cfg.model.text),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -12,9 +13,9 @@ from torch import Tensor, nn
 
 from kinema.autoencoder import VideoAutoencoder
 from kinema.checkpoint import latest_checkpoint, load_config, load_weights, save_weights
-from kinema.config import ModelConfig, TrainConfig
+from kinema.config import TrainConfig
 from kinema.data.video_io import write_video
-from kinema.dit import DiffusionTransformer
+from kinema.dit import DiffusionTransformer, patch_grid
 from kinema.flow import flow_matching_loss, sample_timesteps, shift_for_tokens
 from kinema.model import KinemaModel, with_latent_stats
 from kinema.pipeline import GenerationRequest, generate
@@ -36,12 +37,6 @@ def measure_latent_stats(source: LatentSource) -> tuple[Tensor, Tensor]:
         batches.append(source.example_latents(start, 32))  # (C, B·t·h·w)
     latents = torch.cat(batches, dim=1)
     return latents.mean(1).cpu(), latents.std(1).clamp_min(1e-3).cpu()
-
-
-def _latent_token_count(model: ModelConfig, latent: Tensor) -> int:
-    pt = model.transformer.patch_size
-    _, _, t, h, w = latent.shape
-    return (t // pt[0]) * (h // pt[1]) * (w // pt[2])
 
 
 def transformer_stage(
@@ -89,7 +84,10 @@ def transformer_stage(
             )
             x0 = bundle.normalize_latent(sample)
         context, mask = source.encode_text(text_encoder, captions)
-        shift = shift_for_tokens(_latent_token_count(model_config, x0), model_config.flow)
+        shift = shift_for_tokens(
+            math.prod(patch_grid(x0.shape[2:], model_config.transformer.patch_size)),
+            model_config.flow,
+        )
         t = sample_timesteps(len(captions), model_config.flow, shift, generator).to(device)
         noise = torch.randn(x0.shape, generator=generator).to(device)
         loss = flow_matching_loss(lambda x, tt: transformer(x, tt, context, mask), x0, noise, t)
@@ -129,8 +127,7 @@ def write_samples(
     model: KinemaModel, folder: Path, step: int, cfg: TrainConfig, prompts: list[str] | None = None
 ) -> Path:
     """A few fixed prompts side by side in one mp4; the prompts go to a .txt beside it."""
-    _, captions, _ = WorldDataset(cfg.world, seed=12345).batch(0, SAMPLE_PROMPTS)
-    captions = prompts or captions
+    captions = prompts or WorldDataset(cfg.world, seed=12345).batch(0, SAMPLE_PROMPTS)[1]
     model.eval()
     videos = [generate(model, GenerationRequest(prompt=c, seed=i)) for i, c in enumerate(captions)]
     folder.mkdir(parents=True, exist_ok=True)
