@@ -25,7 +25,8 @@ from kinema.config import ModelConfig, from_dict, to_dict
 from kinema.errors import KinemaError
 
 CONFIG_FILE = "config.json"
-TRAIN_STATE_FILE = "train_state.pt"
+TRAIN_STATE_FILE = "train_state.pt"  # a single process's training state
+SHARDED_STATE_DIR = "train_state"  # a multi-rank run's: torch.distributed.checkpoint shards
 WEIGHT_FILES = {
     "autoencoder": "autoencoder.safetensors",
     "transformer": "transformer.safetensors",

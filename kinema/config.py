@@ -29,6 +29,9 @@ class WorldConfig:
     max_objects: int = 3
     # "train" excludes the held-out combinations, "heldout" keeps only them, "all" draws both
     split: str = "train"
+    # Transformer stage: encode this many clips once and draw every batch from them, so a
+    # step costs the transformer alone (0: fresh clips through the autoencoder every step).
+    latent_pool: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,9 @@ class TransformerConfig:
     mlp_ratio: float = 4.0
     context_dim: int = 128  # width of the text encoder's token states
     rope_theta: float = 10000.0
+    # Also condition adaLN on the mean of the prompt's token states (as SD3 and Flux add a
+    # pooled text vector to the timestep embedding): a global signal every block sees.
+    pooled_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,22 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ParallelConfig:
+    """How a run launched with torchrun uses its ranks; a plain single process ignores it.
+
+    None of it changes what a step computes: the global batch is each stage's `batch_size`
+    whatever the number of ranks, micro-batches or sequence shards (see docs/distributed.md).
+    """
+
+    data_parallel: str = "fsdp"  # "fsdp": shard weights, gradients, optimizer; "ddp": replicate
+    sequence_parallel: int = 1  # ranks sharing one sample's tokens in the transformer (Ulysses)
+    grad_accumulation: int = 1  # micro-batches per rank per optimizer step
+    activation_checkpointing: bool = False  # recompute each block's activations in backward
+    compile: bool = False  # torch.compile each block
+    precision: str = "auto"  # "auto" (bf16 on GPU, fp32 on CPU), "bf16" or "fp32"
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole two-stage run: what to draw, what to build, how to optimise each stage."""
 
@@ -169,6 +191,7 @@ class TrainConfig:
     autoencoder_stage: StageConfig = field(default_factory=StageConfig)
     transformer_stage: StageConfig = field(default_factory=StageConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
 
 # --- JSON round trip -------------------------------------------------------------------

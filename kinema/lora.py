@@ -99,20 +99,45 @@ def read_lora_config(path: Path) -> LoRAConfig:
     return LoRAConfig(rank=data["rank"], alpha=data["alpha"], targets=tuple(data["targets"]))
 
 
+def copy_lora_weights(model: nn.Module, weights: dict[str, Tensor], source: str) -> None:
+    """Copy adapter tensors (as `lora_state_dict` names them) into an adapted model."""
+    if set(weights) != set(lora_state_dict(model)):
+        raise KinemaError(f"adapter '{source}' does not fit this model's layers")
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value)
+
+
 def load_lora(model: nn.Module, path: Path) -> LoRAConfig:
     """Wrap `model` as the adapter file says and load the adapter weights into it."""
     cfg = read_lora_config(path)
     apply_lora(model, cfg)
     with safe_open(str(path), framework="pt") as handle:
         weights = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    expected = set(lora_state_dict(model))
-    if set(weights) != expected:
-        raise KinemaError(f"adapter '{path}' does not fit this model's layers")
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in weights.items():
-            params[name].copy_(value)
+    copy_lora_weights(model, weights, str(path))
     return cfg
+
+
+class AdaptersOnly(nn.Module):
+    """An adapted model whose state dict is its adapters alone.
+
+    Training code saves and restores `state_dict()`; for LoRA training that must be the
+    adapters, not the frozen base weights, which stay in the base checkpoint.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def state_dict(self, *args, **kwargs) -> dict[str, Tensor]:  # type: ignore[override]
+        return lora_state_dict(self.model)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        copy_lora_weights(self.model, dict(state_dict), "training state")
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

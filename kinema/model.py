@@ -59,6 +59,11 @@ class KinemaModel:
 
 def build_model(config: ModelConfig) -> KinemaModel:
     """Fresh, initialised parts for a config."""
+    if config.transformer.latent_channels != config.autoencoder.latent_channels:
+        raise KinemaError(
+            f"the transformer works on {config.transformer.latent_channels} latent channels "
+            f"but the autoencoder makes {config.autoencoder.latent_channels}"
+        )
     transformer = DiffusionTransformer(config.transformer)
     transformer.init_weights()
     text_encoder = build_text_encoder(config.text)

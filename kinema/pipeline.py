@@ -10,9 +10,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from kinema import modes
 from kinema.dit import patch_grid
 from kinema.errors import KinemaError
-from kinema.flow import SAMPLERS, classifier_free_guidance, sampling_schedule, shift_for_tokens
+from kinema.flow import (
+    SAMPLERS,
+    GivenFrames,
+    classifier_free_guidance,
+    interpolate,
+    partial_schedule,
+    sampling_schedule,
+    shift_for_tokens,
+    with_given_frames,
+)
 from kinema.model import KinemaModel
 
 MAX_PROMPT_CHARS = 1000
@@ -29,6 +39,32 @@ class GenerationRequest:
     width: int | None = None
     negative_prompt: str = ""
     sampler: str | None = None
+    # Prompting modes (at most one; see kinema.modes). Inputs of any size are resized to
+    # cover the output and centre-cropped.
+    image: np.ndarray | None = None  # (H, W, 3) uint8: the first frame to animate
+    extend: np.ndarray | None = None  # (T, H, W, 3) uint8: a clip to continue
+    direction: str = "forward"  # extend: "forward" (after the clip) or "backward" (before)
+    loop: bool = False  # a clip whose last frame leads back into its first
+    connect: tuple[np.ndarray, np.ndarray] | None = None  # a transition from clip A to clip B
+    edit: np.ndarray | None = None  # (T, H, W, 3) uint8: re-rendered under the prompt (SDEdit)
+    strength: float = 0.7  # edit: the flow time the input is noised to; 1 ignores it
+
+    def mode(self) -> str:
+        """text, image, extend, loop, connect or edit; refuses a request naming two."""
+        named = {
+            "image": self.image is not None,
+            "extend": self.extend is not None,
+            "connect": self.connect is not None,
+            "edit": self.edit is not None,
+        }
+        chosen = [name for name, given in named.items() if given]
+        if self.loop and chosen not in ([], ["image"]):
+            raise KinemaError(f"loop combines with image only, not with {chosen[0]}")
+        if len(chosen) > 1:
+            raise KinemaError(f"choose one mode at a time, got {' and '.join(chosen)}")
+        if self.loop:
+            return "loop"
+        return chosen[0] if chosen else "text"
 
 
 def check_prompt(prompt: str) -> str:
@@ -77,53 +113,208 @@ def frames_to_video(frames: np.ndarray, device: torch.device) -> Tensor:
     return video.permute(0, 4, 1, 2, 3).float() / 127.5 - 1
 
 
+def fit_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(T, H', W', 3) or (H', W', 3) uint8 -> (T, H, W, 3): resized to cover, centre-cropped."""
+    from kinema.data.media import fit_frame  # PyAV's area resampling, as for training clips
+
+    clip = frames[None] if frames.ndim == 3 else frames
+    if clip.ndim != 4 or clip.shape[-1] != 3 or len(clip) == 0:
+        raise KinemaError(f"input frames must be (T, H, W, 3) RGB, got {tuple(frames.shape)}")
+    if clip.shape[1:3] == (height, width):
+        return clip.astype(np.uint8, copy=False)
+    return np.stack([fit_frame(frame, height, width) for frame in clip])
+
+
+@dataclass(frozen=True)
+class _Settings:
+    frames: int  # of one generation window
+    height: int
+    width: int
+    steps: int
+    guidance: float
+    sampler: str
+
+
+def _settings(model: KinemaModel, request: GenerationRequest, mode: str) -> _Settings:
+    cfg = model.config
+    # extend: --frames counts the frames to add; each window has the model's own length
+    frames = cfg.frames if mode == "extend" else request.frames or cfg.frames
+    if mode == "edit":
+        frames = len(modes.edit_frames(request.edit, cfg.autoencoder.temporal_compression))
+    height = request.height or cfg.height
+    width = request.width or cfg.width
+    check_geometry(model, frames, height, width)
+    sampler = request.sampler or cfg.flow.sampler
+    if sampler not in SAMPLERS:
+        raise KinemaError(f"sampler must be one of {', '.join(SAMPLERS)}, got '{sampler}'")
+    steps = request.steps or cfg.flow.sample_steps
+    if steps < 1:
+        raise KinemaError(f"steps must be at least 1, got {steps}")
+    guidance = cfg.flow.guidance if request.guidance is None else request.guidance
+    return _Settings(frames, height, width, steps, guidance, sampler)
+
+
+class _WindowSampler:
+    """Samples windows of latent frames for one request, all from one seeded noise stream."""
+
+    def __init__(
+        self,
+        model: KinemaModel,
+        request: GenerationRequest,
+        settings: _Settings,
+        windows: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.temporal = model.config.autoencoder.temporal_compression
+        self.generator = torch.Generator().manual_seed(request.seed)
+        context, mask = model.text_encoder.encode([check_prompt(request.prompt)])
+        negative, negative_mask = model.text_encoder.encode([request.negative_prompt])
+
+        def model_fn(x: Tensor, t: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
+            return model.transformer(x, t, context, context_mask)
+
+        self.velocity_fn = classifier_free_guidance(
+            model_fn,
+            {"context": context, "context_mask": mask},
+            {"context": negative, "context_mask": negative_mask},
+            settings.guidance,
+        )
+        self.total = windows * settings.steps
+        self.done = 0
+        self.progress = progress
+
+    def _latent_shape(self, frames: int) -> tuple[int, ...]:
+        ae = self.model.config.autoencoder
+        s = ae.spatial_compression
+        latent_frames = 1 + (frames - 1) // self.temporal
+        return (
+            1,
+            ae.latent_channels,
+            latent_frames,
+            self.settings.height // s,
+            self.settings.width // s,
+        )
+
+    def encode(self, pixels: np.ndarray) -> Tensor:
+        """(T, H, W, 3) uint8 -> the normalised latent (1, C, L, h, w) (the posterior mean)."""
+        mean, _ = self.model.autoencoder.encode(frames_to_video(pixels[None], self.model.device))
+        return self.model.normalize_latent(mean)
+
+    def given(self, window: modes.Window) -> GivenFrames:
+        latent = self.encode(modes.fill_unknown(window))
+        known = torch.from_numpy(modes.known_latents(window.known, self.temporal))
+        pt = self.model.config.transformer.patch_size[0]
+        known = known.view(-1, pt).all(dim=1).repeat_interleave(pt)  # whole tokens only
+        return GivenFrames(latent, known.to(latent.device))
+
+    def _step_done(self, _step: int, _total: int) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
+
+    def sample(
+        self,
+        window: modes.Window | None = None,
+        edit: np.ndarray | None = None,
+        strength: float = 1.0,
+    ) -> np.ndarray:
+        """One window -> (T, H, W, 3) uint8."""
+        settings = self.settings
+        frames = settings.frames if window is None else len(window.pixels)
+        shape = self._latent_shape(frames)
+        device = self.model.device
+        noise = torch.randn(shape, generator=self.generator).to(device)
+        num_tokens = math.prod(patch_grid(shape[2:], self.model.config.transformer.patch_size))
+        shift = shift_for_tokens(num_tokens, self.model.config.flow)
+        schedule = sampling_schedule(settings.steps, shift).to(device)
+        velocity_fn, start = self.velocity_fn, noise
+        if window is not None:
+            given = self.given(window)
+            velocity_fn = with_given_frames(velocity_fn, given)
+            start = given.apply(noise)
+        if edit is not None:  # SDEdit: start part of the way from the input to noise
+            schedule = partial_schedule(schedule, strength)
+            start = interpolate(self.encode(edit), noise, schedule[:1].expand(1))
+            self.total = len(schedule) - 1  # an edit is one window
+        sampler = SAMPLERS[settings.sampler]
+        latent = sampler(velocity_fn, start, schedule, callback=self._step_done)
+        if window is not None:
+            latent = given.apply(latent)
+        return video_to_frames(self.model.autoencoder.decode(self.model.denormalize_latent(latent)))
+
+
+def _extend(sampler: _WindowSampler, clip: np.ndarray, added: int, backward: bool) -> np.ndarray:
+    """Window after window until `added` frames are made; memory stays that of one window."""
+    frames, temporal = sampler.settings.frames, sampler.temporal
+    made: list[np.ndarray] = []
+    video = clip
+    while sum(len(m) for m in made) < added:
+        if backward:
+            window, context = modes.backward_window(video, frames, temporal)
+            new = sampler.sample(window)[: frames - context]
+            video = np.concatenate([new, video])
+        else:
+            window, context = modes.forward_window(video, frames, temporal)
+            new = sampler.sample(window)[context:]
+            video = np.concatenate([video, new])
+        made.append(new)
+    surplus = sum(len(m) for m in made) - added
+    return video[surplus:] if backward else video[: len(video) - surplus]
+
+
 @torch.no_grad()
 def generate(
     model: KinemaModel,
     request: GenerationRequest,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Generate one video -> (T, H, W, 3) uint8. Deterministic for a seed on a device."""
-    cfg = model.config
-    prompt = check_prompt(request.prompt)
-    frames = request.frames or cfg.frames
-    height = request.height or cfg.height
-    width = request.width or cfg.width
-    check_geometry(model, frames, height, width)
-    sampler_name = request.sampler or cfg.flow.sampler
-    if sampler_name not in SAMPLERS:
-        raise KinemaError(f"sampler must be one of {', '.join(SAMPLERS)}, got '{sampler_name}'")
-    steps = request.steps or cfg.flow.sample_steps
-    if steps < 1:
-        raise KinemaError(f"steps must be at least 1, got {steps}")
-    guidance = cfg.flow.guidance if request.guidance is None else request.guidance
+    """Generate one video -> (T, H, W, 3) uint8. Deterministic for a seed on a device.
 
-    device = model.device
-    ae = cfg.autoencoder
-    shape = (
-        1,
-        ae.latent_channels,
-        1 + (frames - 1) // ae.temporal_compression,
-        height // ae.spatial_compression,
-        width // ae.spatial_compression,
-    )
-    generator = torch.Generator().manual_seed(request.seed)
-    noise = torch.randn(shape, generator=generator).to(device)
-
-    context, mask = model.text_encoder.encode([prompt])
-    negative, negative_mask = model.text_encoder.encode([request.negative_prompt])
-
-    def model_fn(x: Tensor, t: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
-        return model.transformer(x, t, context, context_mask)
-
-    velocity_fn = classifier_free_guidance(
-        model_fn,
-        {"context": context, "context_mask": mask},
-        {"context": negative, "context_mask": negative_mask},
-        guidance,
-    )
-    num_tokens = math.prod(patch_grid(shape[2:], cfg.transformer.patch_size))
-    schedule = sampling_schedule(steps, shift_for_tokens(num_tokens, cfg.flow)).to(device)
-    latent = SAMPLERS[sampler_name](velocity_fn, noise, schedule, callback=progress)
-    video = model.autoencoder.decode(model.denormalize_latent(latent))
-    return video_to_frames(video)
+    text and image: a window of `frames`. extend: the input with `frames` new frames after
+    (or before) it. loop: `frames - 4` frames that play seamlessly in a cycle. connect: A, a
+    transition, then B. edit: the input's longest 1 + 4k prefix, re-rendered.
+    `progress(step, total)` is called after every sampling step.
+    """
+    check_prompt(request.prompt)
+    mode = request.mode()
+    settings = _settings(model, request, mode)
+    size = (settings.height, settings.width)
+    temporal = model.config.autoencoder.temporal_compression
+    if mode == "extend":
+        clip = fit_frames(request.extend, *size)
+        if request.direction not in ("forward", "backward"):
+            raise KinemaError(f"direction must be forward or backward, got '{request.direction}'")
+        backward = request.direction == "backward"
+        added = request.frames or settings.frames - 1
+        if added < 1:
+            raise KinemaError(f"an extension adds at least 1 frame, got {added}")
+        windows = modes.extension_windows(len(clip), added, settings.frames, temporal, backward)
+        sampler = _WindowSampler(model, request, settings, windows, progress)
+        return _extend(sampler, clip, added, backward)
+    if mode == "edit" and not 0.0 < request.strength <= 1.0:
+        raise KinemaError(f"edit strength must be in (0, 1], got {request.strength}")
+    windows = 2 if mode == "loop" else 1
+    sampler = _WindowSampler(model, request, settings, windows, progress)
+    if mode == "text":
+        return sampler.sample()
+    if mode == "image":
+        return sampler.sample(
+            modes.image_window(fit_frames(request.image, *size)[0], settings.frames)
+        )
+    if mode == "edit":
+        edit = modes.edit_frames(fit_frames(request.edit, *size), temporal)
+        return sampler.sample(edit=edit, strength=request.strength)
+    if mode == "loop":
+        first = (
+            sampler.sample()
+            if request.image is None
+            else sampler.sample(
+                modes.image_window(fit_frames(request.image, *size)[0], settings.frames)
+            )
+        )
+        return sampler.sample(modes.loop_window(first, temporal))[: settings.frames - temporal]
+    a, b = (fit_frames(clip, *size) for clip in request.connect)
+    transition = sampler.sample(modes.connect_window(a, b, settings.frames, temporal))
+    return np.concatenate([a, transition[1 : settings.frames - temporal], b])

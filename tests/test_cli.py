@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import av
+import numpy as np
 import pytest
+from PIL import Image
 
 KINEMA = [sys.executable, "-m", "kinema.cli"]
 PROMPT = "a red circle moves to the left on a black background"
@@ -158,3 +160,15 @@ def test_generate_expands_short_prompts(cli_run, tmp_path):
     (line,) = [x for x in result.stdout.splitlines() if x.startswith("expanded prompt: ")]
     assert "green square" in line and "up" in line
     assert video.exists()
+
+
+def test_image_mode_says_it_resized_the_input(debug_run, tmp_path):
+    picture = tmp_path / "wide.png"
+    Image.fromarray(np.full((24, 48, 3), 90, dtype=np.uint8)).save(picture)
+    out = tmp_path / "animated.mp4"
+    result = run(
+        "generate", PROMPT, "--checkpoint", str(debug_run), "--image", str(picture),
+        "--steps", "2", "-o", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "48x24 resized to cover 16x16" in result.stdout and out.stat().st_size > 0

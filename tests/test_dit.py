@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -20,6 +22,8 @@ from kinema.dit import (
 TINY = TransformerConfig(
     latent_channels=4, patch_size=(1, 2, 2), hidden_size=64, depth=2, num_heads=4, context_dim=32
 )
+TINY_POOLED = replace(TINY, pooled_text=True)  # adaLN also sees the mean text state
+BOTH = pytest.mark.parametrize("cfg", [TINY, TINY_POOLED], ids=["cross-attention", "pooled"])
 
 
 @pytest.fixture(autouse=True)
@@ -140,8 +144,9 @@ def test_rope_keeps_norm_and_is_identity_at_origin() -> None:
 # --- model -----------------------------------------------------------------------------
 
 
-def test_fresh_model_outputs_exactly_zero() -> None:
-    model = tiny_model()
+@BOTH
+def test_fresh_model_outputs_exactly_zero(cfg: TransformerConfig) -> None:
+    model = tiny_model(cfg)
     x, t, context, mask = inputs()
     out = model(x, t, context, mask)
     assert out.shape == x.shape
@@ -150,8 +155,9 @@ def test_fresh_model_outputs_exactly_zero() -> None:
     assert model.num_parameters() == sum(p.numel() for p in model.parameters())
 
 
-def test_gradients_reach_every_parameter() -> None:
-    model = tiny_model()
+@BOTH
+def test_gradients_reach_every_parameter(cfg: TransformerConfig) -> None:
+    model = tiny_model(cfg)
     perturb_zero_layers(model)
     x, _, context, mask = inputs()
     mask[1, 3:] = False
@@ -204,8 +210,9 @@ def test_temporal_patch_uses_mean_time_of_its_frames() -> None:
         assert torch.allclose(model(x, t, context, mask), model(x, means, context, mask), atol=1e-5)
 
 
-def test_masked_context_positions_are_ignored() -> None:
-    model = tiny_model()
+@BOTH
+def test_masked_context_positions_are_ignored(cfg: TransformerConfig) -> None:
+    model = tiny_model(cfg)
     perturb_zero_layers(model)
     x, t, context, mask = inputs(length=6)
     mask[0, 2:] = False
@@ -220,8 +227,9 @@ def test_masked_context_positions_are_ignored() -> None:
         assert not torch.allclose(model(x, t, context, mask), model(x, t, other, mask), atol=1e-4)
 
 
-def test_fully_masked_row_is_finite_and_ignores_its_context() -> None:
-    model = tiny_model()
+@BOTH
+def test_fully_masked_row_is_finite_and_ignores_its_context(cfg: TransformerConfig) -> None:
+    model = tiny_model(cfg)
     perturb_zero_layers(model)
     x, t, context, mask = inputs()
     mask[0] = False

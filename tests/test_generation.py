@@ -1,5 +1,7 @@
 """Library-level checks of generation and training: determinism, overfitting, exact resume."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ from kinema.config import TextConfig, TransformerConfig
 from kinema.dit import DiffusionTransformer
 from kinema.errors import KinemaError
 from kinema.flow import classifier_free_guidance, euler_sample, flow_matching_loss
-from kinema.model import load_model
+from kinema.model import build_model, load_model
 from kinema.pipeline import GenerationRequest, generate
 from kinema.presets import get_preset
 from kinema.text import LearnedTextEncoder
@@ -81,21 +83,14 @@ def test_tiny_model_overfits_one_caption():
     assert error < 0.1 * target.var().item(), error
 
 
-def test_killed_run_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("latent_pool", [0, 12], ids=["fresh-clips", "latent-pool"])
+def test_killed_run_resumes_exactly(tmp_path, latent_pool):
     """Stopping the transformer stage mid-run and resuming gives the uninterrupted losses."""
     cfg = get_preset("debug")
-    cfg = type(cfg)(
-        **{
-            **cfg.__dict__,
-            "transformer_stage": type(cfg.transformer_stage)(
-                **{
-                    **cfg.transformer_stage.__dict__,
-                    "steps": 6,
-                    "log_every": 1,
-                    "checkpoint_every": 3,
-                }
-            ),
-        }
+    cfg = replace(
+        cfg,
+        world=replace(cfg.world, latent_pool=latent_pool),
+        transformer_stage=replace(cfg.transformer_stage, steps=6, log_every=1, checkpoint_every=3),
     )
     device = torch.device("cpu")
 
@@ -122,3 +117,10 @@ def test_killed_run_resumes_exactly(tmp_path):
 
     assert sorted(losses(straight)) == [1, 2, 3, 4, 5, 6]
     assert losses(interrupted) == pytest.approx(losses(straight), rel=1e-6)
+
+
+def test_mismatched_latent_channels_are_refused():
+    cfg = get_preset("debug").model
+    wrong = replace(cfg, transformer=replace(cfg.transformer, latent_channels=8))
+    with pytest.raises(KinemaError, match="latent channels"):
+        build_model(wrong)

@@ -226,15 +226,31 @@ class VideoAutoencoder(nn.Module):
         return self.decode_raw(latent).clamp(-1.0, 1.0)
 
     def forward(
-        self, video: Tensor, sample: bool = True, generator: torch.Generator | None = None
+        self,
+        video: Tensor,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+        noise: Tensor | None = None,
     ) -> AutoencoderOutput:
-        """Encode, draw a latent (or take the mean), decode without clamping."""
+        """Encode, draw a latent (or take the mean), decode without clamping.
+
+        `noise` (the latent's shape) replaces the draw from `generator`, for callers that
+        draw a whole batch's noise and encode part of it.
+        """
         mean, logvar = self.encode(video)
-        latent = sample_latent(mean, logvar, generator) if sample else mean
+        latent = sample_latent(mean, logvar, generator, noise) if sample else mean
         return AutoencoderOutput(self.decode_raw(latent), mean, logvar)
 
 
-def sample_latent(mean: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def sample_latent(
+    mean: Tensor,
+    logvar: Tensor,
+    generator: torch.Generator | None = None,
+    noise: Tensor | None = None,
+) -> Tensor:
     """Reparameterised draw: mean + exp(logvar / 2) · noise, differentiable in both."""
-    noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-    return mean + torch.exp(0.5 * logvar) * noise
+    if noise is None:
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    elif noise.shape != mean.shape:
+        raise ValueError(f"noise {tuple(noise.shape)} does not match latent {tuple(mean.shape)}")
+    return mean + torch.exp(0.5 * logvar) * noise.to(mean.dtype)

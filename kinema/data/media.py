@@ -99,10 +99,15 @@ def _to_size(frame: av.VideoFrame, height: int, width: int) -> np.ndarray:
     return _center_crop(pixels, height, width)
 
 
+def fit_frame(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(H', W', 3) uint8 -> (H, W, 3): resized to cover the target, then centre-cropped."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels, dtype=np.uint8), format="rgb24")
+    return _to_size(frame, height, width)
+
+
 def image_clip(path: Path, height: int, width: int) -> np.ndarray:
     """An image as a one-frame clip (1, H, W, 3), resized and cropped like video frames."""
-    frame = av.VideoFrame.from_ndarray(read_image(path), format="rgb24")
-    return _to_size(frame, height, width)[None]
+    return fit_frame(read_image(path), height, width)[None]
 
 
 class _NoTimestamps(Exception):

@@ -9,6 +9,7 @@ the linear runs on R rows rather than N tokens.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,9 @@ from torch import Tensor, nn
 from kinema.dit.rope import apply_rope
 
 TIME_SCALE = 1000.0  # t in [0, 1] is scaled so the sinusoid spans the usual DiT range
+
+# q, k, v (B, heads, N, head_dim) -> (B, heads, N, head_dim)
+AttentionFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -68,7 +72,11 @@ class ContextEmbedder(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention: fused QKV, RMS QK-norm per head, 3D RoPE, SDPA."""
+    """Multi-head self-attention: fused QKV, RMS QK-norm per head, 3D RoPE, SDPA.
+
+    `attention` is replaceable: sequence parallelism swaps in a function that attends this
+    worker's tokens to every worker's (see `DiffusionTransformer.split_sequence`).
+    """
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -78,6 +86,7 @@ class SelfAttention(nn.Module):
         self.q_norm = nn.RMSNorm(head_dim, eps=1e-6)
         self.k_norm = nn.RMSNorm(head_dim, eps=1e-6)
         self.proj = nn.Linear(dim, dim)
+        self.attention: AttentionFn = F.scaled_dot_product_attention
 
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
         # (B, N, 3D) -> 3 × (B, heads, N, head_dim)
@@ -85,7 +94,7 @@ class SelfAttention(nn.Module):
         q, k, v = qkv.unbind(0)
         q = apply_rope(self.q_norm(q), *rope)
         k = apply_rope(self.k_norm(k), *rope)
-        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, head_dim)
+        out = self.attention(q, k, v)  # (B, heads, N, head_dim)
         return self.proj(rearrange(out, "b h n d -> b n (h d)"))
 
 

@@ -12,8 +12,10 @@ from the latent shape on every call, so any T, H, W divisible by the patch size 
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from einops import reduce
 from torch import Tensor, nn
 
@@ -21,6 +23,30 @@ from kinema.config import TransformerConfig
 from kinema.dit.layers import ContextEmbedder, DiTBlock, FinalLayer, TimestepEmbedder
 from kinema.dit.patch import grid_positions, patch_grid, patchify, unpatchify
 from kinema.dit.rope import rope_axis_pairs, rope_frequencies
+
+
+def masked_mean(context: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean of the real tokens: (B, L, D), (B, L) -> (B, D); zeros for a prompt with none."""
+    if mask is None:
+        return context.mean(dim=1)
+    weights = mask.to(context.dtype)[..., None]  # (B, L, 1)
+    return (context * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+class SequenceSplit(Protocol):
+    """Splits one sample's tokens across workers (sequence parallelism; kinema.distributed)."""
+
+    def shard(self, x: Tensor, dim: int) -> Tensor:
+        """This worker's contiguous share of `x` along `dim`."""
+        ...
+
+    def gather(self, x: Tensor, dim: int) -> Tensor:
+        """Every worker's share of `x`, concatenated in worker order along `dim`."""
+        ...
+
+    def attention(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """This worker's queries (B, heads, N/P, hd) attend to every worker's keys and values."""
+        ...
 
 
 class DiffusionTransformer(nn.Module):
@@ -43,10 +69,12 @@ class DiffusionTransformer(nn.Module):
         self.x_embedder = nn.Linear(patch_dim, dim)
         self.t_embedder = TimestepEmbedder(dim)
         self.context_embedder = ContextEmbedder(cfg.context_dim, dim)
+        self.pooled_embedder = ContextEmbedder(cfg.context_dim, dim) if cfg.pooled_text else None
         self.blocks = nn.ModuleList(
             DiTBlock(dim, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth)
         )
         self.final_layer = FinalLayer(dim, patch_dim)
+        self.sequence_split: SequenceSplit | None = None
         self.init_weights()
 
     @property
@@ -55,6 +83,17 @@ class DiffusionTransformer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+    def split_sequence(self, split: SequenceSplit | None) -> None:
+        """Work on this worker's share of the tokens only (None: all tokens, the default).
+
+        The output is gathered back whole, so callers see no difference.
+        """
+        self.sequence_split = split
+        for block in self.blocks:
+            block.attn.attention = (
+                F.scaled_dot_product_attention if split is None else split.attention
+            )
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -67,13 +106,10 @@ class DiffusionTransformer(nn.Module):
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm | nn.RMSNorm):
                 module.reset_parameters()
-        for linear in (
-            self.t_embedder.fc1,
-            self.t_embedder.fc2,
-            self.context_embedder.fc1,
-            self.context_embedder.fc2,
-        ):
-            nn.init.normal_(linear.weight, std=0.02)
+        embedders = [self.t_embedder, self.context_embedder, self.pooled_embedder]
+        for embedder in (e for e in embedders if e is not None):
+            nn.init.normal_(embedder.fc1.weight, std=0.02)
+            nn.init.normal_(embedder.fc2.weight, std=0.02)
         zeroed = [self.final_layer.modulation[-1], self.final_layer.linear]
         for block in self.blocks:
             zeroed += [block.modulation[-1], block.cross_attn.proj]
@@ -93,14 +129,24 @@ class DiffusionTransformer(nn.Module):
         batch, channels, frames, height, width = x.shape
         grid = patch_grid((frames, height, width), self.patch_size)
         positions = grid_positions(grid, x.device)  # (N, 3)
+        split = self.sequence_split
+        if split is not None:
+            positions = split.shard(positions, dim=0)  # (N/P, 3): this worker's tokens
         rope = rope_frequencies(positions, self.head_dim, self.cfg.rope_theta)  # 2 × (N, hd/2)
         cond, cond_index = self._time_conditioning(t, batch, frames, positions)
+        if self.pooled_embedder is not None:
+            cond = cond + self.pooled_embedder(masked_mean(context, context_mask))[:, None]
 
-        tokens = self.x_embedder(patchify(x, self.patch_size))  # (B, N, D)
+        patches = patchify(x, self.patch_size)  # (B, N, C·pt·ph·pw)
+        if split is not None:
+            patches = split.shard(patches, dim=1)  # (B, N/P, C·pt·ph·pw)
+        tokens = self.x_embedder(patches)  # (B, N or N/P, D)
         context = self.context_embedder(context)  # (B, L, D)
         for block in self.blocks:
             tokens = block(tokens, cond, context, context_mask, rope, cond_index)
-        out = self.final_layer(tokens, cond, cond_index)  # (B, N, C·pt·ph·pw)
+        out = self.final_layer(tokens, cond, cond_index)  # (B, N or N/P, C·pt·ph·pw)
+        if split is not None:
+            out = split.gather(out, dim=1)  # (B, N/P, ·) on each worker -> (B, N, ·)
         return unpatchify(out, self.patch_size, grid, channels)
 
     def _time_conditioning(

@@ -4,6 +4,7 @@ Convention: t = 0 is data, t = 1 is noise; x_t = (1 - t) x0 + t eps; velocity ta
 Samplers and guidance are pure functions of a `velocity_fn(x, t) -> v`.
 """
 
+from kinema.flow.conditioning import GivenFrames, partial_schedule, with_given_frames
 from kinema.flow.guidance import classifier_free_guidance
 from kinema.flow.loss import flow_matching_loss
 from kinema.flow.path import broadcast_time, interpolate, velocity_target
@@ -17,6 +18,7 @@ from kinema.flow.timesteps import (
 
 __all__ = [
     "SAMPLERS",
+    "GivenFrames",
     "VelocityFn",
     "broadcast_time",
     "classifier_free_guidance",
@@ -24,9 +26,11 @@ __all__ = [
     "flow_matching_loss",
     "heun_sample",
     "interpolate",
+    "partial_schedule",
     "sample_timesteps",
     "sampling_schedule",
     "shift_for_tokens",
     "shift_time",
     "velocity_target",
+    "with_given_frames",
 ]

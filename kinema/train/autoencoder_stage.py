@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,18 @@ from kinema.data.video_io import write_video
 from kinema.pipeline import frames_to_video, video_to_frames
 from kinema.train.batches import BatchSource, batch_source
 from kinema.train.metrics import MetricsLog
+from kinema.train.shards import WHOLE_BATCH, BatchShard
 from kinema.train.stage import Stage, StageTrainer
 
 SAMPLE_CLIPS = 4
 
 
 def autoencoder_stage(
-    cfg: TrainConfig, run: Path, device: torch.device, metrics: MetricsLog
+    cfg: TrainConfig,
+    run: Path,
+    device: torch.device,
+    metrics: MetricsLog,
+    make_trainer: Callable[[Stage, MetricsLog], StageTrainer] = StageTrainer,
 ) -> StageTrainer:
     """Build (and resume, if a checkpoint exists) the autoencoder stage of a run."""
     torch.manual_seed(cfg.seed)  # the same initial weights on every start
@@ -29,12 +35,22 @@ def autoencoder_stage(
     batch_size = cfg.autoencoder_stage.batch_size
     source = batch_source(cfg, seed=cfg.seed, batch_size=batch_size)
 
-    def loss_fn(step: int) -> dict[str, torch.Tensor]:
+    def loss_fn(step: int, shard: BatchShard = WHOLE_BATCH) -> dict[str, torch.Tensor]:
         frames, _ = source.batch(step)
-        video = frames_to_video(frames, device)
+        ae = cfg.model.autoencoder
+        count, pixel_frames, height, width = frames.shape[:4]  # frames (B, T, H, W, 3)
+        latent_shape = (
+            count,
+            ae.latent_channels,
+            VideoAutoencoder.latent_frames(pixel_frames),
+            height // ae.spatial_compression,
+            width // ae.spatial_compression,
+        )
         torch.manual_seed(cfg.seed * 1_000_003 + step)  # posterior sampling noise
-        output = autoencoder(video, sample=True)
-        return autoencoder_loss(video, output, cfg.model.autoencoder.kl_weight)
+        noise = torch.randn(latent_shape, device=device)  # the whole batch's, then our rows
+        video = frames_to_video(shard.take(frames), device)
+        output = autoencoder(video, sample=True, noise=shard.take(noise))
+        return autoencoder_loss(video, output, ae.kl_weight)
 
     def save_fn(folder: Path, modules: dict[str, nn.Module]) -> None:
         save_weights(folder, cfg.model, {"autoencoder": modules["autoencoder"]})
@@ -52,7 +68,7 @@ def autoencoder_stage(
         samples_per_step=batch_size,
         sample_fn=sample_fn,
     )
-    trainer = StageTrainer(stage, metrics)
+    trainer = make_trainer(stage, metrics)
     trainer.resume()
     return trainer
 

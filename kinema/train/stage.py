@@ -14,6 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from kinema.checkpoint import (
+    SHARDED_STATE_DIR,
     TRAIN_STATE_FILE,
     atomic_directory,
     latest_checkpoint,
@@ -36,13 +37,16 @@ class Stage:
     folder: Path  # RUN/<name>/, holding step-XXXXXXXX checkpoints
     cfg: StageConfig
     modules: dict[str, nn.Module]  # trained modules by weight-file name
-    loss_fn: Callable[[int], dict[str, torch.Tensor]]  # step -> {"loss": …, other metrics}
+    # (step, shard = WHOLE_BATCH) -> {"loss": …, other metrics} on that shard of the batch
+    loss_fn: Callable[..., dict[str, torch.Tensor]]
     save_fn: Callable[[Path, dict[str, nn.Module]], None]  # folder, inference modules
     samples_per_step: int
     sample_fn: Callable[[int, dict[str, nn.Module]], None] | None = None
 
 
 class StageTrainer:
+    show_progress = True  # a progress bar on the terminal
+
     def __init__(self, stage: Stage, metrics: MetricsLog) -> None:
         self.stage = stage
         self.metrics = metrics
@@ -71,6 +75,11 @@ class StageTrainer:
         folder = latest_checkpoint(self.stage.folder)
         if folder is None:
             return False
+        if (folder / SHARDED_STATE_DIR).is_dir():  # written by a multi-rank run
+            from kinema.distributed.checkpoint import load_sharded_state
+
+            self.step, self.nonfinite_steps = load_sharded_state(folder, self)
+            return True
         # Our own training state: tensors and plain containers only, never arbitrary objects.
         state = torch.load(folder / TRAIN_STATE_FILE, map_location="cpu", weights_only=True)
         for name, module in self.stage.modules.items():
@@ -102,6 +111,11 @@ class StageTrainer:
         return final
 
     # --- loop ----------------------------------------------------------------------------
+
+    def _train_step(self) -> tuple[dict[str, torch.Tensor], float]:
+        """One optimizer step on the batch of `self.step`: its metrics and gradient norm."""
+        losses = self.stage.loss_fn(self.step)
+        return losses, self._optimizer_step(losses["loss"])
 
     def _optimizer_step(self, loss: torch.Tensor) -> float:
         """Backward, clip, step; a non-finite loss or gradient skips the update."""
@@ -135,11 +149,16 @@ class StageTrainer:
         last = cfg.steps if until is None else min(until, cfg.steps)
         for module in self.stage.modules.values():
             module.train()
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.stage.name, unit="step")
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc=self.stage.name,
+            unit="step",
+            disable=not self.show_progress,
+        )
         window_start, window_steps = time.perf_counter(), 0
         while self.step < last:
-            losses = self.stage.loss_fn(self.step)
-            grad_norm = self._optimizer_step(losses["loss"])
+            losses, grad_norm = self._train_step()
             self.step += 1
             window_steps += 1
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-import random
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,13 +14,14 @@ from kinema.autoencoder import VideoAutoencoder
 from kinema.checkpoint import latest_checkpoint, load_config, load_weights, save_weights
 from kinema.config import TrainConfig
 from kinema.data.video_io import write_video
-from kinema.dit import DiffusionTransformer, patch_grid
-from kinema.flow import flow_matching_loss, sample_timesteps, shift_for_tokens
+from kinema.dit import DiffusionTransformer
 from kinema.model import KinemaModel, with_latent_stats
 from kinema.pipeline import GenerationRequest, generate
 from kinema.text import build_text_encoder, is_trainable
+from kinema.train.flow_loss import latent_flow_loss
 from kinema.train.latents import LatentSource, latent_source
 from kinema.train.metrics import MetricsLog
+from kinema.train.shards import WHOLE_BATCH, BatchShard
 from kinema.train.stage import Stage, StageTrainer
 from kinema.world import WorldDataset
 
@@ -40,7 +40,11 @@ def measure_latent_stats(source: LatentSource) -> tuple[Tensor, Tensor]:
 
 
 def transformer_stage(
-    cfg: TrainConfig, run: Path, device: torch.device, metrics: MetricsLog
+    cfg: TrainConfig,
+    run: Path,
+    device: torch.device,
+    metrics: MetricsLog,
+    make_trainer: Callable[[Stage, MetricsLog], StageTrainer] = StageTrainer,
 ) -> StageTrainer:
     """Build (and resume, if a checkpoint exists) the transformer stage of a run."""
     autoencoder_checkpoint = latest_checkpoint(run / "autoencoder")
@@ -69,29 +73,8 @@ def transformer_stage(
     text_encoder = build_text_encoder(model_config.text).to(device)
     bundle = KinemaModel(model_config, autoencoder, transformer, text_encoder)
 
-    def loss_fn(step: int) -> dict[str, Tensor]:
-        mean, logvar, captions = source.latents(step)  # bucketed: shapes vary by step
-        # Every random draw of a step comes from the step number: resuming is exact.
-        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        drop = random.Random(cfg.seed * 1_000_003 + step)
-        captions = [
-            "" if drop.random() < model_config.flow.condition_dropout else caption
-            for caption in captions
-        ]
-        with torch.no_grad():
-            sample = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(
-                device
-            )
-            x0 = bundle.normalize_latent(sample)
-        context, mask = source.encode_text(text_encoder, captions)
-        shift = shift_for_tokens(
-            math.prod(patch_grid(x0.shape[2:], model_config.transformer.patch_size)),
-            model_config.flow,
-        )
-        t = sample_timesteps(len(captions), model_config.flow, shift, generator).to(device)
-        noise = torch.randn(x0.shape, generator=generator).to(device)
-        loss = flow_matching_loss(lambda x, tt: transformer(x, tt, context, mask), x0, noise, t)
-        return {"loss": loss}
+    def loss_fn(step: int, shard: BatchShard = WHOLE_BATCH) -> dict[str, Tensor]:
+        return {"loss": latent_flow_loss(bundle, source, cfg.seed, step, shard)}
 
     def save_fn(folder: Path, modules: dict[str, nn.Module]) -> None:
         save_weights(folder, model_config, {"autoencoder": autoencoder, **modules})
@@ -118,7 +101,7 @@ def transformer_stage(
         samples_per_step=batch_size,
         sample_fn=sample_fn,
     )
-    trainer = StageTrainer(stage, metrics)
+    trainer = make_trainer(stage, metrics)
     trainer.resume()
     return trainer
 

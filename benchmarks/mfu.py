@@ -1,0 +1,134 @@
+"""Training throughput and model FLOPs utilisation (MFU) of the diffusion transformer.
+
+    torchrun --standalone --nproc_per_node=1 benchmarks/mfu.py [--hidden 1024 --depth 16 …]
+
+Runs Kinema's own multi-rank training path (`kinema.distributed.parallelize`: FSDP2, bf16
+mixed precision, optional activation checkpointing and torch.compile) on random latents and
+text states, so the number measures the transformer step itself, not data or the frozen
+autoencoder. Defaults: a 370M-parameter DiT (hidden 1024, depth 16, 16 heads) on the latent
+of a 256×256, 17-frame clip (×8 spatial, ×4 temporal compression: 5×32×32 latent, patches
+1×2×2 -> 1280 tokens) with 64 text tokens, batch 8 per rank.
+
+FLOPs counted per step (forward + backward = 3 × forward, matmuls only):
+    6 · N · tokens                       every weight once per token (N: transformer weights)
+  + 12 · depth · B · tokens² · hidden    self-attention scores and weighted sum
+  + 12 · depth · B · tokens · text · hidden   cross-attention to the text tokens
+MFU = counted FLOPs per second / the GPU's peak dense bf16 FLOPs (--peak-tflops; 989 for an
+H100 or H200 SXM). Recomputation under activation checkpointing is not counted: MFU counts
+the model's FLOPs, not the hardware's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import torch
+from results_table import print_results  # benchmarks/, beside this script
+
+from kinema.config import ParallelConfig, TransformerConfig
+from kinema.distributed.mesh import build_layout
+from kinema.distributed.parallelize import parallelize
+from kinema.distributed.runtime import start
+from kinema.dit import DiffusionTransformer
+from kinema.flow import flow_matching_loss
+
+
+def counted_flops(
+    cfg: TransformerConfig, parameters: int, batch: int, tokens: int, text: int
+) -> int:
+    dense = 6 * parameters * batch * tokens
+    self_attention = 12 * cfg.depth * batch * tokens**2 * cfg.hidden_size
+    cross_attention = 12 * cfg.depth * batch * tokens * text * cfg.hidden_size
+    return dense + self_attention + cross_attention
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hidden", type=int, default=1024)
+    parser.add_argument("--depth", type=int, default=16)
+    parser.add_argument("--heads", type=int, default=16)
+    parser.add_argument("--latent", type=int, nargs=3, default=(5, 32, 32), help="t h w")
+    parser.add_argument("--text-tokens", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=8, help="samples per rank")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
+    parser.add_argument("--activation-checkpointing", action="store_true")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="per GPU, dense")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: best)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    runtime = start(args.device)
+    parallel = ParallelConfig(
+        precision=args.precision,
+        activation_checkpointing=args.activation_checkpointing,
+        compile=args.compile,
+    )
+    layout = build_layout(runtime.device.type, runtime.world_size, parallel, 1)
+    cfg = TransformerConfig(
+        hidden_size=args.hidden, depth=args.depth, num_heads=args.heads, context_dim=args.hidden
+    )
+    torch.manual_seed(0)
+    model = DiffusionTransformer(cfg).to(runtime.device)
+    parameters = model.num_parameters()
+    parallelize(model, layout.weight_mesh, parallel)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
+
+    t, h, w = args.latent
+    tokens = t * h * w // math.prod(cfg.patch_size)
+    device = runtime.device
+    x0 = torch.randn(args.batch, cfg.latent_channels, t, h, w, device=device)
+    context = torch.randn(args.batch, args.text_tokens, cfg.context_dim, device=device)
+    mask = torch.ones(args.batch, args.text_tokens, dtype=torch.bool, device=device)
+
+    def step() -> None:
+        noise = torch.randn_like(x0)
+        times = torch.rand(args.batch, device=device)
+        loss = flow_matching_loss(lambda x, tt: model(x, tt, context, mask), x0, noise, times)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    def synchronize() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(args.warmup):
+        step()
+    synchronize()
+    begin = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    synchronize()
+    seconds = (time.perf_counter() - begin) / args.steps
+
+    flops = counted_flops(cfg, parameters, args.batch, tokens, args.text_tokens)
+    achieved = flops / seconds / 1e12
+    if runtime.is_main:
+        results = {
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "ranks": runtime.world_size,
+            "parameters (M)": parameters / 1e6,
+            "tokens per sample": tokens,
+            "batch per rank": args.batch,
+            "step (ms)": seconds * 1000,
+            "samples/s per rank": args.batch / seconds,
+            "tokens/s per rank": args.batch * tokens / seconds,
+            "counted TFLOP per step": flops / 1e12,
+            "achieved TFLOP/s per rank": achieved,
+            "MFU (%)": 100 * achieved / args.peak_tflops,
+            "peak memory (GiB)": torch.cuda.max_memory_allocated(device) / 2**30
+            if device.type == "cuda"
+            else 0.0,
+        }
+        print_results(results, args.json)
+
+
+if __name__ == "__main__":
+    main()
