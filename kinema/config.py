@@ -18,6 +18,17 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class BucketConfig:
+    """One clip shape that clips are drawn at (the world) or resized, cropped and cut to
+    (your own clips); a batch has one shape."""
+
+    height: int
+    width: int
+    frames: int  # 1 + 4k; 1 makes it a bucket for images
+    batch_size: int = 0  # 0: the stage's batch size × (world clip volume / this clip's volume)
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """What the procedural world draws for training: clip geometry and scene variety."""
 
@@ -32,6 +43,11 @@ class WorldConfig:
     # Transformer stage: encode this many clips once and draw every batch from them, so a
     # step costs the transformer alone (0: fresh clips through the autoencoder every step).
     latent_pool: int = 0
+    # Other clip shapes (aspect ratios, lengths) drawn besides height × width × frames: a
+    # step's batch has one shape; `bucket_share` of the steps (and of the latent pool) go
+    # to these buckets, evenly.
+    buckets: tuple[BucketConfig, ...] = ()
+    bucket_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,16 +155,6 @@ class StageConfig:
 
 
 @dataclass(frozen=True)
-class BucketConfig:
-    """One clip shape that real clips are resized, cropped and cut to; a batch has one shape."""
-
-    height: int
-    width: int
-    frames: int  # 1 + 4k; 1 makes it a bucket for images
-    batch_size: int = 0  # 0: the stage's batch size × (world clip volume / this clip's volume)
-
-
-@dataclass(frozen=True)
 class DataConfig:
     """Your own clips instead of the procedural world (no index and no images: the world)."""
 
@@ -181,6 +187,33 @@ class ParallelConfig:
 
 
 @dataclass(frozen=True)
+class ConditioningConfig:
+    """How often a transformer training sample is given some latent frames clean.
+
+    Given frames sit at flow time 0 and leave the loss, as a prompting mode gives them at
+    generation (see kinema/flow/conditioning.py). Each sample draws one mode with these
+    probabilities; text-to-video (nothing given) takes what they leave of 1. `image_steps`
+    is the share of steps whose whole batch is cut to latent frame 0: the causal autoencoder
+    encodes pixel frame 0 alone, so that frame is an image latent and those steps train
+    image generation.
+    """
+
+    image_to_video: float = 0.0  # latent frame 0 given
+    extend_forward: float = 0.0  # the first m latent frames given, 1 <= m < T
+    extend_backward: float = 0.0  # the last m latent frames given
+    connect: float = 0.0  # the first and the last latent frames given (connect, loop)
+    image_steps: float = 0.0
+
+    def __post_init__(self) -> None:
+        shares = (self.image_to_video, self.extend_forward, self.extend_backward, self.connect)
+        if min(*shares, self.image_steps) < 0 or sum(shares) > 1 or self.image_steps > 1:
+            raise ValueError(
+                "conditioning probabilities must be at least 0, the four modes summing to at "
+                f"most 1 and image_steps at most 1; got {self}"
+            )
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """A whole two-stage run: what to draw, what to build, how to optimise each stage."""
 
@@ -192,6 +225,7 @@ class TrainConfig:
     transformer_stage: StageConfig = field(default_factory=StageConfig)
     data: DataConfig = field(default_factory=DataConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
 
 
 # --- JSON round trip -------------------------------------------------------------------

@@ -6,11 +6,13 @@ run draw exactly the batches the uninterrupted run draws.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 
-from kinema.config import TrainConfig
+from kinema.config import TrainConfig, WorldConfig
+from kinema.errors import KinemaError
 from kinema.world import WorldDataset
 
 Batch = tuple[np.ndarray, list[str]]  # (videos (B, T, H, W, 3) uint8, captions)
@@ -30,18 +32,68 @@ class BatchSource(Protocol):
         ...
 
 
-class WorldBatches:
-    """Step s draws world samples s·B … s·B + B - 1."""
+@dataclass(frozen=True)
+class WorldShape:
+    """One clip shape the world draws at, its batch size and its share of the steps."""
 
-    def __init__(self, dataset: WorldDataset, batch_size: int) -> None:
-        self.dataset = dataset
+    height: int
+    width: int
+    frames: int
+    batch_size: int
+    share: float
+
+
+def world_shapes(world: WorldConfig, batch_size: int) -> list[WorldShape]:
+    """The world's base clip shape first, then its buckets, which share `bucket_share` of
+    the steps evenly. A bucket's batch size is its own or the stage's scaled by volume."""
+    extra = world.buckets
+    if extra and not 0.0 < world.bucket_share < 1.0:
+        raise KinemaError(f"bucket_share must be in (0, 1) with buckets, got {world.bucket_share}")
+    base = WorldShape(
+        world.height, world.width, world.frames, batch_size, 1.0 - world.bucket_share * bool(extra)
+    )
+    volume = world.height * world.width * world.frames
+    shapes = [base]
+    for bucket in extra:
+        size = bucket.batch_size or max(
+            1, round(batch_size * volume / (bucket.height * bucket.width * bucket.frames))
+        )
+        share = world.bucket_share / len(extra)
+        shapes.append(WorldShape(bucket.height, bucket.width, bucket.frames, size, share))
+    return shapes
+
+
+def shape_at(shapes: list[WorldShape], seed: int, step: int) -> int:
+    """Which shape step `step` draws: seeded by (seed, step), in the shapes' shares."""
+    if len(shapes) == 1:
+        return 0
+    shares = np.array([shape.share for shape in shapes])
+    return int(np.random.default_rng([seed, step, 3]).choice(len(shapes), p=shares / shares.sum()))
+
+
+def shape_dataset(world: WorldConfig, shape: WorldShape, index: int, seed: int) -> WorldDataset:
+    """The world at one clip shape; every shape has a scene stream of its own."""
+    geometry = replace(world, height=shape.height, width=shape.width, frames=shape.frames)
+    return WorldDataset(geometry, seed=seed + 7919 * index)
+
+
+class WorldBatches:
+    """Step s draws a shape, then world samples s·B … s·B + B - 1 of that shape's stream."""
+
+    def __init__(self, world: WorldConfig, seed: int, batch_size: int) -> None:
+        self.seed = seed
+        self.shapes = world_shapes(world, batch_size)
+        self.datasets = [shape_dataset(world, s, i, seed) for i, s in enumerate(self.shapes)]
         self.batch_size = batch_size
 
     def batch(self, step: int) -> Batch:
-        return self.examples(step * self.batch_size, self.batch_size)
+        index = shape_at(self.shapes, self.seed, step)
+        size = self.shapes[index].batch_size
+        frames, captions, _ = self.datasets[index].batch(step * size, size)
+        return frames, captions
 
-    def examples(self, start: int, count: int) -> Batch:
-        frames, captions, _ = self.dataset.batch(start, count)
+    def examples(self, start: int, count: int, shape: int = 0) -> Batch:
+        frames, captions, _ = self.datasets[shape].batch(start, count)
         return frames, captions
 
     def sample_prompts(self, count: int) -> list[str] | None:
@@ -59,7 +111,7 @@ def target_fps(cfg: TrainConfig) -> float:
 def batch_source(cfg: TrainConfig, seed: int, batch_size: int) -> BatchSource:
     """The world, or the run's clips cut to its buckets with this stage's batch sizes."""
     if not uses_clips(cfg):
-        return WorldBatches(WorldDataset(cfg.world, seed=seed), batch_size)
+        return WorldBatches(cfg.world, seed, batch_size)
     from kinema.data.buckets import stage_buckets
     from kinema.data.clips import load_clips
     from kinema.data.loader import ClipBatches

@@ -29,7 +29,14 @@ from kinema.errors import KinemaError
 from kinema.hashing import sha256_of
 from kinema.pipeline import frames_to_video
 from kinema.text import build_text_encoder, is_trainable
-from kinema.train.batches import BatchSource, batch_source, target_fps, uses_clips
+from kinema.train.batches import (
+    BatchSource,
+    WorldBatches,
+    batch_source,
+    shape_at,
+    target_fps,
+    uses_clips,
+)
 
 CACHE_FOLDER = "cache"
 STATS_OFFSET = 20_000_000  # example clips for latent statistics, far from training samples
@@ -77,7 +84,8 @@ class EncodedLatents:
 
 
 class PooledWorldLatents:
-    """A fixed pool of world clips, encoded once; step s draws a seeded batch from it.
+    """A fixed pool of world clips per clip shape, encoded once; step s draws its shape, then
+    a seeded batch from that shape's pool.
 
     Encoding is most of a transformer step's cost at small sizes (0.5 s of 0.7 s for a
     32×32×9 batch of 32 on one core), so a pool of many thousand clips trains faster than
@@ -87,30 +95,36 @@ class PooledWorldLatents:
     def __init__(
         self,
         pixels: EncodedLatents,
+        world: WorldBatches,
         size: int,
-        batch_size: int,
-        seed: int,
         chunk: int = 64,
     ) -> None:
-        if size < batch_size:
-            raise KinemaError(f"latent_pool ({size}) must hold at least one batch ({batch_size})")
-        self.pixels, self.batch_size, self.seed = pixels, batch_size, seed
-        means, logvars, self.captions = [], [], []
+        self.pixels, self.world = pixels, world
+        self.pools: list[tuple[Tensor, Tensor, list[str]]] = []
+        for index, shape in enumerate(world.shapes):
+            count = max(shape.batch_size, round(size * shape.share))
+            self.pools.append(self._encode(index, count, chunk))
+
+    def _encode(self, shape: int, size: int, chunk: int) -> tuple[Tensor, Tensor, list[str]]:
+        means, logvars, captions = [], [], []
         for start in tqdm(range(0, size, chunk), desc="latent pool", unit="chunk", disable=None):
             count = min(chunk, size - start)
             with torch.no_grad():
-                frames, captions = pixels.pixels.examples(start, count)
-                mean, logvar = pixels.autoencoder.encode(frames_to_video(frames, pixels.device))
+                frames, texts = self.world.examples(start, count, shape)
+                video = frames_to_video(frames, self.pixels.device)
+                mean, logvar = self.pixels.autoencoder.encode(video)
             means.append(mean)
             logvars.append(logvar)
-            self.captions += captions
-        self.mean, self.logvar = torch.cat(means), torch.cat(logvars)
+            captions += texts
+        return torch.cat(means), torch.cat(logvars), captions
 
     def latents(self, step: int) -> Latents:
-        rng = np.random.default_rng([self.seed, step])
-        items = rng.choice(len(self.captions), self.batch_size, replace=False)
+        shape = shape_at(self.world.shapes, self.world.seed, step)
+        mean, logvar, captions = self.pools[shape]
+        rng = np.random.default_rng([self.world.seed, step])
+        items = rng.choice(len(captions), self.world.shapes[shape].batch_size, replace=False)
         picked = torch.from_numpy(items)
-        return self.mean[picked], self.logvar[picked], [self.captions[i] for i in items]
+        return mean[picked], logvar[picked], [captions[i] for i in items]
 
     def example_latents(self, offset: int, count: int) -> Tensor:
         return self.pixels.example_latents(offset, count)
@@ -234,9 +248,10 @@ def latent_source(
         buckets = stage_buckets(cfg, batch_size)
         cache = LatentCache(folder, fingerprint)
         return CachedLatents(cache, buckets, cfg.data.image_ratio, seed, device)
-    encoded = EncodedLatents(batch_source(cfg, seed, batch_size), autoencoder, device)
-    if cfg.world.latent_pool and not uses_clips(cfg):
-        return PooledWorldLatents(encoded, cfg.world.latent_pool, batch_size, seed)
+    pixels = batch_source(cfg, seed, batch_size)
+    encoded = EncodedLatents(pixels, autoencoder, device)
+    if cfg.world.latent_pool and isinstance(pixels, WorldBatches):
+        return PooledWorldLatents(encoded, pixels, cfg.world.latent_pool)
     return encoded
 
 

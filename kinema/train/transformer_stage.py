@@ -74,7 +74,7 @@ def transformer_stage(
     bundle = KinemaModel(model_config, autoencoder, transformer, text_encoder)
 
     def loss_fn(step: int, shard: BatchShard = WHOLE_BATCH) -> dict[str, Tensor]:
-        return {"loss": latent_flow_loss(bundle, source, cfg.seed, step, shard)}
+        return {"loss": latent_flow_loss(bundle, source, cfg.seed, step, shard, cfg.conditioning)}
 
     def save_fn(folder: Path, modules: dict[str, nn.Module]) -> None:
         save_weights(folder, model_config, {"autoencoder": autoencoder, **modules})
