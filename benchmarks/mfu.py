@@ -1,13 +1,14 @@
 """Training throughput and model FLOPs utilisation (MFU) of the diffusion transformer.
 
-    torchrun --standalone --nproc_per_node=1 benchmarks/mfu.py [--hidden 1024 --depth 16 …]
+    torchrun --standalone --nproc_per_node=1 benchmarks/mfu.py [--preset base-256] [--hidden …]
 
 Runs Kinema's own multi-rank training path (`kinema.distributed.parallelize`: FSDP2, bf16
 mixed precision, optional activation checkpointing and torch.compile) on random latents and
 text states, so the number measures the transformer step itself, not data or the frozen
-autoencoder. Defaults: a 370M-parameter DiT (hidden 1024, depth 16, 16 heads) on the latent
-of a 256×256, 17-frame clip (×8 spatial, ×4 temporal compression: 5×32×32 latent, patches
-1×2×2 -> 1280 tokens) with 64 text tokens, batch 8 per rank.
+autoencoder. Default: the `base-256` preset's 376M-parameter DiT (hidden 1024, depth 16, 16
+heads) on the latent of its 256×256, 17-frame clip (×8 spatial, ×4 temporal compression:
+16×5×32×32 latent, patches 1×2×2 -> 1280 tokens) with 48 text tokens of width 384 (the
+preset's MiniLM), batch 8 per rank. --hidden/--depth/--heads/--latent override the preset.
 
 FLOPs counted per step (forward + backward = 3 × forward, matmuls only):
     6 · N · tokens                       every weight once per token (N: transformer weights)
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -34,6 +36,7 @@ from kinema.distributed.parallelize import parallelize
 from kinema.distributed.runtime import start
 from kinema.dit import DiffusionTransformer
 from kinema.flow import flow_matching_loss
+from kinema.presets import get_preset
 
 
 def counted_flops(
@@ -45,13 +48,30 @@ def counted_flops(
     return dense + self_attention + cross_attention
 
 
+def preset_shapes(args: argparse.Namespace) -> tuple[TransformerConfig, tuple[int, ...], int]:
+    """The preset's transformer, the latent of its clip (t, h, w) and its text length, with
+    the command line's overrides."""
+    model = get_preset(args.preset).model
+    cfg = model.transformer
+    overrides = {"hidden_size": args.hidden, "depth": args.depth, "num_heads": args.heads}
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    s, temporal = model.autoencoder.spatial_compression, model.autoencoder.temporal_compression
+    latent = args.latent or (
+        1 + (model.frames - 1) // temporal,
+        model.height // s,
+        model.width // s,
+    )
+    return cfg, tuple(latent), args.text_tokens or model.text.max_tokens
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--hidden", type=int, default=1024)
-    parser.add_argument("--depth", type=int, default=16)
-    parser.add_argument("--heads", type=int, default=16)
-    parser.add_argument("--latent", type=int, nargs=3, default=(5, 32, 32), help="t h w")
-    parser.add_argument("--text-tokens", type=int, default=64)
+    parser.add_argument("--preset", default="base-256")
+    parser.add_argument("--hidden", type=int, default=None)
+    parser.add_argument("--depth", type=int, default=None)
+    parser.add_argument("--heads", type=int, default=None)
+    parser.add_argument("--latent", type=int, nargs=3, default=None, help="t h w")
+    parser.add_argument("--text-tokens", type=int, default=None)
     parser.add_argument("--batch", type=int, default=8, help="samples per rank")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
@@ -70,21 +90,19 @@ def main() -> None:
         compile=args.compile,
     )
     layout = build_layout(runtime.device.type, runtime.world_size, parallel, 1)
-    cfg = TransformerConfig(
-        hidden_size=args.hidden, depth=args.depth, num_heads=args.heads, context_dim=args.hidden
-    )
+    cfg, latent, text_tokens = preset_shapes(args)
     torch.manual_seed(0)
     model = DiffusionTransformer(cfg).to(runtime.device)
     parameters = model.num_parameters()
     parallelize(model, layout.weight_mesh, parallel)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
 
-    t, h, w = args.latent
+    t, h, w = latent
     tokens = t * h * w // math.prod(cfg.patch_size)
     device = runtime.device
     x0 = torch.randn(args.batch, cfg.latent_channels, t, h, w, device=device)
-    context = torch.randn(args.batch, args.text_tokens, cfg.context_dim, device=device)
-    mask = torch.ones(args.batch, args.text_tokens, dtype=torch.bool, device=device)
+    context = torch.randn(args.batch, text_tokens, cfg.context_dim, device=device)
+    mask = torch.ones(args.batch, text_tokens, dtype=torch.bool, device=device)
 
     def step() -> None:
         noise = torch.randn_like(x0)
@@ -108,12 +126,13 @@ def main() -> None:
     synchronize()
     seconds = (time.perf_counter() - begin) / args.steps
 
-    flops = counted_flops(cfg, parameters, args.batch, tokens, args.text_tokens)
+    flops = counted_flops(cfg, parameters, args.batch, tokens, text_tokens)
     achieved = flops / seconds / 1e12
     if runtime.is_main:
         results = {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "ranks": runtime.world_size,
+            "preset": args.preset,
             "parameters (M)": parameters / 1e6,
             "tokens per sample": tokens,
             "batch per rank": args.batch,

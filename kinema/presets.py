@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from kinema.config import (
     AutoencoderConfig,
+    BucketConfig,
+    ConditioningConfig,
     FlowConfig,
     ModelConfig,
     StageConfig,
@@ -25,6 +27,7 @@ def _run(
     flow: FlowConfig,
     autoencoder_stage: StageConfig,
     transformer_stage: StageConfig,
+    conditioning: ConditioningConfig | None = None,
 ) -> TrainConfig:
     """A run whose model generates, by default, the clips its world draws."""
     geometry = {"height": world.height, "width": world.width, "frames": world.frames}
@@ -34,7 +37,15 @@ def _run(
         model=ModelConfig(autoencoder, transformer, text, flow, fps=world.fps, **geometry),
         autoencoder_stage=autoencoder_stage,
         transformer_stage=transformer_stage,
+        conditioning=conditioning or ConditioningConfig(),
     )
+
+
+# Every prompting mode, a third of the samples (kinema/train/given_frames.py), and images.
+EVERY_MODE = ConditioningConfig(
+    image_to_video=0.12, extend_forward=0.08, extend_backward=0.06, connect=0.08, image_steps=0.05
+)
+MINILM = TextConfig(kind="minilm", max_tokens=48, width=384)
 
 
 def _debug() -> TrainConfig:
@@ -96,7 +107,105 @@ def _shapes_tiny() -> TrainConfig:
     )
 
 
-PRESETS: dict[str, TrainConfig] = {cfg.name: cfg for cfg in (_debug(), _shapes_tiny())}
+def _shapes_64() -> TrainConfig:
+    """The shipped model's recipe: 64×64 (and 16:9, 9:16), 17 frames at 8 fps, 1–3 objects,
+    every motion and prompting mode, prompts through the frozen all-MiniLM-L6-v2.
+
+    48×80 and 80×48 are the 16:9 and 9:16 buckets at about the 64×64 area, in multiples of
+    the autoencoder's 8 × the patch's 2. A fifth of the steps train them.
+    """
+    wide, tall = BucketConfig(48, 80, 17), BucketConfig(80, 48, 17)
+    return _run(
+        "shapes-64",
+        WorldConfig(
+            height=64,
+            width=64,
+            frames=17,
+            fps=8,
+            max_objects=3,
+            latent_pool=32768,
+            buckets=(wide, tall),
+            bucket_share=0.2,
+        ),
+        AutoencoderConfig(latent_channels=8, base_channels=32, spatial_compression=8),
+        TransformerConfig(
+            latent_channels=8,
+            hidden_size=256,
+            depth=6,
+            num_heads=8,
+            patch_size=(1, 2, 2),
+            context_dim=MINILM.width,
+            pooled_text=True,
+        ),
+        MINILM,
+        FlowConfig(sample_steps=25, guidance=4.0),
+        StageConfig(
+            steps=4000,
+            batch_size=16,
+            lr=1e-3,
+            warmup_steps=100,
+            checkpoint_every=250,
+            sample_every=2000,
+            log_every=25,
+        ),
+        StageConfig(
+            steps=40000,
+            batch_size=64,
+            lr=5e-4,
+            warmup_steps=500,
+            ema_decay=0.999,
+            checkpoint_every=500,
+            sample_every=5000,
+            log_every=50,
+            weight_decay=0.01,
+        ),
+        EVERY_MODE,
+    )
+
+
+def _base_256() -> TrainConfig:
+    """A 370M-parameter transformer on 256×256 clips of 17 frames: the scale of a GPU run.
+
+    Its latent of a 256×256×17 clip is 16×5×32×32 (×8 spatial, ×4 temporal), 1280 tokens
+    with 1×2×2 patches; `benchmarks/mfu.py` measures its training step.
+    """
+    wide, tall = BucketConfig(192, 336, 17), BucketConfig(336, 192, 17)
+    return _run(
+        "base-256",
+        WorldConfig(
+            height=256, width=256, frames=17, fps=8, buckets=(wide, tall), bucket_share=0.2
+        ),
+        AutoencoderConfig(latent_channels=16, base_channels=64, spatial_compression=8),
+        TransformerConfig(
+            latent_channels=16,
+            hidden_size=1024,
+            depth=16,
+            num_heads=16,
+            patch_size=(1, 2, 2),
+            context_dim=MINILM.width,
+            pooled_text=True,
+        ),
+        MINILM,
+        FlowConfig(sample_steps=30, guidance=4.0),
+        StageConfig(steps=20000, batch_size=32, lr=3e-4, warmup_steps=500, checkpoint_every=1000),
+        StageConfig(
+            steps=200000,
+            batch_size=256,
+            lr=2e-4,
+            warmup_steps=2000,
+            ema_decay=0.9999,
+            checkpoint_every=2000,
+            sample_every=10000,
+            log_every=100,
+            weight_decay=0.01,
+        ),
+        EVERY_MODE,
+    )
+
+
+PRESETS: dict[str, TrainConfig] = {
+    cfg.name: cfg for cfg in (_debug(), _shapes_tiny(), _shapes_64(), _base_256())
+}
 
 
 def get_preset(name: str) -> TrainConfig:
