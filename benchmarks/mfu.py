@@ -10,8 +10,15 @@ heads) on the latent of its 256×256, 17-frame clip (×8 spatial, ×4 temporal c
 16×5×32×32 latent, patches 1×2×2 -> 1280 tokens) with 48 text tokens of width 384 (the
 preset's MiniLM), batch 8 per rank. --hidden/--depth/--heads/--latent override the preset.
 
-FLOPs counted per step (forward + backward = 3 × forward, matmuls only):
-    6 · N · tokens                       every weight once per token (N: transformer weights)
+FLOPs counted per step (forward + backward = 3 × forward, matmuls only), each weight by
+how often it acts:
+    6 · N_video · B · tokens             weights applied to every video token (patch
+                                         embedding, QKV, attention and cross-attention
+                                         queries and outputs, MLP, output layer)
+  + 6 · N_text · B · text                weights applied to every text token (context
+                                         embedding, cross-attention keys and values)
+  + 6 · N_sample · B                     weights applied once per sample (timestep and
+                                         pooled-text embeddings, adaLN modulations)
   + 12 · depth · B · tokens² · hidden    self-attention scores and weighted sum
   + 12 · depth · B · tokens · text · hidden   cross-attention to the text tokens
 MFU = counted FLOPs per second / the GPU's peak dense bf16 FLOPs (--peak-tflops; 989 for an
@@ -29,6 +36,7 @@ from pathlib import Path
 
 import torch
 from results_table import print_results  # benchmarks/, beside this script
+from torch import nn
 
 from kinema.config import ParallelConfig, TransformerConfig
 from kinema.distributed.mesh import build_layout
@@ -38,11 +46,30 @@ from kinema.dit import DiffusionTransformer
 from kinema.flow import flow_matching_loss
 from kinema.presets import get_preset
 
+# Weights that act on text tokens or once per sample; every other weight acts per video token.
+TEXT_WEIGHTS = ("context_embedder.", "cross_attn.kv.")
+SAMPLE_WEIGHTS = ("t_embedder.", "pooled_embedder.", "modulation.")
+
+
+def weight_groups(model: nn.Module) -> dict[str, int]:
+    """Parameter counts of the matmul weights by what they act on: video, text, sample."""
+    groups = {"video": 0, "text": 0, "sample": 0}
+    for name, parameter in model.named_parameters():
+        if parameter.ndim < 2:  # biases and norm scales: not matmul FLOPs
+            continue
+        if any(part in name for part in TEXT_WEIGHTS):
+            groups["text"] += parameter.numel()
+        elif any(part in name for part in SAMPLE_WEIGHTS):
+            groups["sample"] += parameter.numel()
+        else:
+            groups["video"] += parameter.numel()
+    return groups
+
 
 def counted_flops(
-    cfg: TransformerConfig, parameters: int, batch: int, tokens: int, text: int
+    cfg: TransformerConfig, groups: dict[str, int], batch: int, tokens: int, text: int
 ) -> int:
-    dense = 6 * parameters * batch * tokens
+    dense = 6 * batch * (groups["video"] * tokens + groups["text"] * text + groups["sample"])
     self_attention = 12 * cfg.depth * batch * tokens**2 * cfg.hidden_size
     cross_attention = 12 * cfg.depth * batch * tokens * text * cfg.hidden_size
     return dense + self_attention + cross_attention
@@ -94,6 +121,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = DiffusionTransformer(cfg).to(runtime.device)
     parameters = model.num_parameters()
+    groups = weight_groups(model)  # before sharding: whole parameter shapes
     parallelize(model, layout.weight_mesh, parallel)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
 
@@ -126,7 +154,7 @@ def main() -> None:
     synchronize()
     seconds = (time.perf_counter() - begin) / args.steps
 
-    flops = counted_flops(cfg, parameters, args.batch, tokens, text_tokens)
+    flops = counted_flops(cfg, groups, args.batch, tokens, text_tokens)
     achieved = flops / seconds / 1e12
     if runtime.is_main:
         results = {
@@ -134,6 +162,7 @@ def main() -> None:
             "ranks": runtime.world_size,
             "preset": args.preset,
             "parameters (M)": parameters / 1e6,
+            "per-token weights (M)": groups["video"] / 1e6,
             "tokens per sample": tokens,
             "batch per rank": args.batch,
             "step (ms)": seconds * 1000,

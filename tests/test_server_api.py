@@ -115,6 +115,12 @@ def test_refused_requests_are_clean_sdk_errors(serve):
         client.videos.retrieve("video_" + "0" * 32)
     with pytest.raises(openai.NotFoundError):
         client.videos.remix("../../etc/passwd", prompt=PROMPT)
+    # A JSON integer past the float range is a bad duration, not a server error.
+    huge = f'{{"prompt": "{PROMPT}", "seconds": 1{"0" * 400}}}'
+    response = httpx.post(
+        f"{client.base_url}videos", content=huge, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400 and response.json()["error"]["param"] == "seconds"
 
 
 def test_remix_and_extend(serve):

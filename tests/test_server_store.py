@@ -146,6 +146,9 @@ def test_uploads_are_decoded_at_the_model_frame_rate(tmp_path):
     frames = decode_video(data, "video", fps=4, max_frames=100, max_pixels=10_000)
     assert frames.shape == (8, 32, 48, 3)  # 2 s at 4 fps
     assert abs(int(frames[1, 5, 5, 0]) - 30) <= 3  # source frame 3 of 12 fps
+    fitted = decode_video(data, "video", fps=4, max_frames=100, max_pixels=10_000, fit=(16, 16))
+    assert fitted.shape == (8, 16, 16, 3)  # decoded straight to the job's size
+    assert abs(int(fitted[1, 5, 5, 0]) - 30) <= 3
     with pytest.raises(ApiError, match="more than 10 frames"):
         decode_video(data, "video", fps=4, max_frames=10, max_pixels=10_000)
     with pytest.raises(ApiError, match="at most 100 pixels"):

@@ -133,7 +133,7 @@ class Geometry:
         """seconds · fps, or NaN for anything that is not a sensible duration."""
         try:
             value = float(seconds)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float range
             return math.nan
         return value * self.fps if 0 <= value <= 1e6 else math.nan
 

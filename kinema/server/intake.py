@@ -111,8 +111,9 @@ def _enqueue(
 
 
 def _upload(
-    state: ServerState, files: dict[str, bytes], name: str, video: bool
+    state: ServerState, files: dict[str, bytes], name: str, video: bool, size: tuple[int, int]
 ) -> np.ndarray | None:
+    """An uploaded file decoded at the job's size (height, width), or None if not sent."""
     if name not in files:
         return None
     limits = state.config.limits
@@ -123,8 +124,9 @@ def _upload(
             state.geometry.fps,
             limits.max_clip_frames,
             limits.max_input_pixels,
+            fit=size,
         )
-    return decode_image(files[name], name, limits.max_input_pixels)
+    return decode_image(files[name], name, limits.max_input_pixels, fit=size)
 
 
 def create(state: ServerState, body: schemas.CreateVideo, files: dict[str, bytes]) -> Job:
@@ -133,7 +135,7 @@ def create(state: ServerState, body: schemas.CreateVideo, files: dict[str, bytes
     base = _base_spec(state, body, body.prompt)
     height, width = geometry.parse_size(body.size)
     frames = geometry.parse_seconds(body.seconds)
-    image = _upload(state, files, "input_reference", video=False)
+    image = _upload(state, files, "input_reference", video=False, size=(height, width))
     reference = body.input_reference
     if image is None and reference is not None:
         if reference.file_id is not None:
@@ -148,6 +150,7 @@ def create(state: ServerState, body: schemas.CreateVideo, files: dict[str, bytes
                 "input_reference",
                 limits.max_upload_bytes,
                 limits.max_input_pixels,
+                fit=(height, width),
             )
     inputs = {} if image is None else {"image": image}
     if body.loop:
@@ -194,9 +197,9 @@ def remix(state: ServerState, video_id: str, body: schemas.RemixVideo) -> Job:
 
 def edit(state: ServerState, body: schemas.EditVideo, files: dict[str, bytes]) -> Job:
     """POST /v1/videos/edits: a completed video (by id) or an uploaded one, re-rendered."""
-    uploaded = _upload(state, files, "video", video=True)
-    if uploaded is not None:
+    if "video" in files:
         size = state.geometry.parse_size(body.size)
+        uploaded = _upload(state, files, "video", video=True, size=size)
         return _edit(state, body, body.prompt, body.strength, uploaded, size, "edit", None)
     if body.video is None:
         raise bad_request("video is required: a video file or {'id': <completed video>}", "video")
@@ -245,9 +248,9 @@ def extend(state: ServerState, video_id: str, body: schemas.ExtendVideo) -> Job:
 
 def extension(state: ServerState, body: schemas.ExtensionVideo, files: dict[str, bytes]) -> Job:
     """POST /v1/videos/extensions: a completed video (by id) or an uploaded one, extended."""
-    uploaded = _upload(state, files, "video", video=True)
-    if uploaded is not None:
+    if "video" in files:
         size = state.geometry.parse_size(body.size)
+        uploaded = _upload(state, files, "video", video=True, size=size)
         return _extend(state, body, body.prompt, body.seconds, body.direction, uploaded, size)
     if body.video is None:
         raise bad_request("video is required: a video file or {'id': <completed video>}", "video")

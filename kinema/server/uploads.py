@@ -16,6 +16,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from kinema.data.media import fit_frame
 from kinema.data.resample import available_frames, source_indices
 from kinema.server.errors import ApiError, bad_request
 
@@ -50,8 +51,17 @@ def _video_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, param: str, max_pixels: int) -> np.ndarray:
-    """A PNG/JPEG/WebP file -> (1, H, W, 3) uint8 (the first frame of an animation)."""
+def _fitted(frame: np.ndarray, fit: tuple[int, int] | None) -> np.ndarray:
+    """A decoded frame resized to cover `fit` (height, width) and centre-cropped, at once, so
+    a large upload never sits in memory or on disk at its own size."""
+    return frame if fit is None or frame.shape[:2] == fit else fit_frame(frame, *fit)
+
+
+def decode_image(
+    data: bytes, param: str, max_pixels: int, fit: tuple[int, int] | None = None
+) -> np.ndarray:
+    """A PNG/JPEG/WebP file -> (1, H, W, 3) uint8 (the first frame of an animation), at
+    `fit` (height, width) when given."""
     if not _is_image(data):
         raise bad_request(f"{param} must be a {IMAGE_TYPES} image", param, "invalid_image")
     try:
@@ -65,7 +75,7 @@ def decode_image(data: bytes, param: str, max_pixels: int) -> np.ndarray:
                     param,
                     "image_too_large",
                 )
-            pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            pixels = _fitted(np.asarray(image.convert("RGB"), dtype=np.uint8), fit)
     except _IMAGE_ERRORS as error:
         raise bad_request(
             f"{param} is not a readable {IMAGE_TYPES} image ({type(error).__name__})",
@@ -75,7 +85,9 @@ def decode_image(data: bytes, param: str, max_pixels: int) -> np.ndarray:
     return pixels[None]
 
 
-def decode_data_url(url: str, param: str, max_bytes: int, max_pixels: int) -> np.ndarray:
+def decode_data_url(
+    url: str, param: str, max_bytes: int, max_pixels: int, fit: tuple[int, int] | None = None
+) -> np.ndarray:
     """A `data:image/…;base64,…` URL -> (1, H, W, 3). Remote URLs are never fetched."""
     head, _, payload = url.partition(",")
     if not (head.startswith("data:") and head.endswith(";base64")):
@@ -91,16 +103,24 @@ def decode_data_url(url: str, param: str, max_bytes: int, max_pixels: int) -> np
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise bad_request(f"{param} is not valid base64", param, "invalid_image") from None
-    return decode_image(data, param, max_pixels)
+    return decode_image(data, param, max_pixels, fit)
 
 
-def decode_video(data: bytes, param: str, fps: int, max_frames: int, max_pixels: int) -> np.ndarray:
-    """A video file (or an image) -> (T, H, W, 3) uint8 resampled to `fps`.
+def decode_video(
+    data: bytes,
+    param: str,
+    fps: int,
+    max_frames: int,
+    max_pixels: int,
+    fit: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """A video file (or an image) -> (T, H, W, 3) uint8 resampled to `fps`, each frame at
+    `fit` (height, width) when given.
 
     At most `max_frames` source frames are decoded; a longer video is refused.
     """
     if _is_image(data):
-        return decode_image(data, param, max_pixels)
+        return decode_image(data, param, max_pixels, fit)
     container_format = _video_format(data)
     if container_format is None:
         raise bad_request(f"{param} must be a {VIDEO_TYPES}", param, "invalid_video")
@@ -128,7 +148,7 @@ def decode_video(data: bytes, param: str, fps: int, max_frames: int, max_pixels:
                     )
                 if frame.width * frame.height > max_pixels:
                     raise bad_request(f"{param} changes size mid-stream", param, "invalid_video")
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(_fitted(frame.to_ndarray(format="rgb24"), fit))
     except (av.FFmpegError, OSError, ValueError, IndexError, EOFError) as error:
         raise bad_request(
             f"{param} is not a readable {VIDEO_TYPES} ({type(error).__name__})",
