@@ -65,17 +65,23 @@ def _fsync_tree(path: Path) -> None:
 
 @contextmanager
 def atomic_directory(final: Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces `final` in one rename."""
+    """Yield a temporary folder; on success it replaces `final` in one rename.
+
+    An older `final` is first renamed aside, so at every moment one complete folder exists
+    under one of the two names; temporaries left by a killed writer are removed here.
+    """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in final.parent.glob(f".{final.name}.*-*"):  # from killed writers
+        shutil.rmtree(leftover, ignore_errors=True)
     temporary = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
+    replaced = final.with_name(f".{final.name}.old-{os.getpid()}")
     try:
         yield temporary
         _fsync_tree(temporary)
         if final.exists():
-            shutil.rmtree(final)
+            os.replace(final, replaced)
         os.replace(temporary, final)
         directory = os.open(final.parent, os.O_RDONLY)
         try:
@@ -84,6 +90,7 @@ def atomic_directory(final: Path) -> Iterator[Path]:
             os.close(directory)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(replaced, ignore_errors=True)
 
 
 def prune_checkpoints(stage_dir: Path, keep_last: int) -> None:

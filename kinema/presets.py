@@ -104,6 +104,7 @@ def _shapes_tiny() -> TrainConfig:
             log_every=25,
             weight_decay=0.01,
         ),
+        EVERY_MODE,
     )
 
 
