@@ -5,10 +5,10 @@
 
 Builds a lavfi corpus (testsrc2, mandelbrot, life at 128x128 … 192x108, 24–30 fps, 3–4 s),
 plus held-out clips from other seeds, sizes and rates. The run's geometry is one 64x64
-bucket of 17 frames at 8 fps with AutoencoderConfig(spatial_compression=8,
-latent_channels=8), the shape a `shapes-64` preset would have (there is none yet). It
-trains the autoencoder for --autoencoder-steps on the corpus, reports held-out PSNR,
-builds the latent cache, then times, in clips (samples) per second:
+bucket of 17 frames at 8 fps with the `shapes-64` preset's model (autoencoder ×8 spatial,
+8 latent channels; its transformer; the frozen MiniLM text encoder, so the cache holds the
+captions' embeddings too). It trains the autoencoder for --autoencoder-steps on the
+corpus, reports held-out PSNR, builds the latent cache, then times, in clips (samples) per second:
 
 - decoding clips (PyAV seek + decode + resize + crop), inline and with worker processes;
 - decoding and encoding them through the autoencoder (stage 2 without a cache);
@@ -36,20 +36,15 @@ from results_table import print_results  # benchmarks/, beside this script
 from kinema.autoencoder import VideoAutoencoder, psnr
 from kinema.checkpoint import load_weights
 from kinema.config import (
-    AutoencoderConfig,
     BucketConfig,
     DataConfig,
-    FlowConfig,
-    ModelConfig,
     StageConfig,
-    TextConfig,
     TrainConfig,
-    TransformerConfig,
-    WorldConfig,
 )
 from kinema.data.lavfi import LavfiClip, write_lavfi_clip
 from kinema.data.scan import scan
 from kinema.pipeline import frames_to_video
+from kinema.presets import get_preset
 from kinema.train.autoencoder_stage import autoencoder_stage
 from kinema.train.batches import batch_source
 from kinema.train.latents import (
@@ -83,24 +78,12 @@ def corpus(folder: Path, count: int, seed: int) -> Path:
 
 
 def config(index: Path, autoencoder_steps: int, workers: int) -> TrainConfig:
-    """64x64, 17 frames at 8 fps; spatial ×8, 8 latent channels."""
-    world = WorldConfig(height=64, width=64, frames=17, fps=8)
-    model = ModelConfig(
-        AutoencoderConfig(spatial_compression=8, latent_channels=8, base_channels=32),
-        TransformerConfig(
-            latent_channels=8, hidden_size=192, depth=6, num_heads=6, context_dim=128
-        ),
-        TextConfig(vocabulary=("a", "testsrc2", "mandelbrot", "life", "pattern"), width=128),
-        FlowConfig(),
-        height=64,
-        width=64,
-        frames=17,
-        fps=8,
-    )
-    return TrainConfig(
+    """The shapes-64 preset's model on one 64x64 bucket of 17 frames at 8 fps."""
+    preset = get_preset("shapes-64")
+    return replace(
+        preset,
         name="data-64",
-        world=world,
-        model=model,
+        world=replace(preset.world, buckets=(), bucket_share=0.0, latent_pool=0),
         autoencoder_stage=StageConfig(
             steps=autoencoder_steps,
             batch_size=4,
@@ -171,7 +154,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="kinema-bench-"))
     results: dict[str, float | int | str] = {
         "threads": args.threads,
-        "clip": "17x64x64 at 8 fps, AutoencoderConfig(spatial_compression=8, latent_channels=8)",
+        "clip": "17x64x64 at 8 fps, the shapes-64 preset's model",
         "corpus_clips": args.clips,
         "heldout_clips": args.heldout,
     }
