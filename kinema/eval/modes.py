@@ -1,0 +1,329 @@
+"""Every prompting mode measured with the evaluator's eye, on world scenes of one object.
+
+Each case is a world scene rendered longer than the model's window, so the ground truth of
+what a mode should make exists: the frames after a clip (extension), before it (backward
+extension), between two of its parts (connect), or the same motion in another colour
+(edit). The generated frames are read by `analyze_video`, never by the caption, and every
+position is the analyzer's centroid of the object in pixels.
+
+- image: PSNR of the first output frame against the given image; the prompt's adherence.
+- extend forward / backward and loop: the object's jump at the seam against its own
+  largest per-frame step + 2 px, and its colour and shape after the seam.
+- connect: the jumps at both seams, and the transition's centroid error against the
+  ground-truth frames between the two clips.
+- edit: the colour word changed; the mean centroid error against the input's trajectory,
+  and whether the new colour is the one seen.
+- aspect: adherence of text-to-video at other aspect ratios against the model's own.
+- long: an extension to many times the window; the share of frames that show the object,
+  and the peak resident memory against a short extension.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kinema.config import WorldConfig
+from kinema.eval.analyzer import AnalyzedObject, analyze_video
+from kinema.eval.metrics import check_video
+from kinema.eval.parser import parse_prompt
+from kinema.model import KinemaModel
+from kinema.pipeline import GenerationRequest, generate
+from kinema.world.captions import describe
+from kinema.world.dataset import sample_scene
+from kinema.world.motion import object_centre
+from kinema.world.render import render
+from kinema.world.scene import OBJECT_COLOURS, Scene, WorldObject
+
+SEAM_SLACK_PX = 2.0  # a seam may jump by the object's own per-frame step plus this
+
+
+@dataclass(frozen=True)
+class ModeCase:
+    """One scene of one object, its caption and a ground-truth render of `frames`."""
+
+    scene: Scene
+    caption: str
+    clip: np.ndarray  # (frames, H, W, 3) uint8
+
+    @property
+    def object(self) -> WorldObject:
+        return self.scene.objects[0]
+
+
+def mode_cases(model: KinemaModel, count: int, seed: int, windows: int = 3) -> list[ModeCase]:
+    """`count` one-object train-split scenes that stay in view for `windows` model windows."""
+    cfg = model.config
+    frames = windows * (cfg.frames - 1) + 1
+    world = WorldConfig(
+        height=cfg.height, width=cfg.width, frames=frames, fps=cfg.fps, max_objects=1
+    )
+    cases = []
+    for index in range(count):
+        rng = random.Random(seed * 1_000_003 + index)
+        scene = sample_scene(rng, world)
+        clip = render(scene, cfg.height, cfg.width, frames, cfg.fps)
+        cases.append(ModeCase(scene, describe(scene, rng), clip))
+    return cases
+
+
+def main_object(frames: np.ndarray, fps: float) -> AnalyzedObject | None:
+    """The object seen longest in a video, or None when the analyzer finds none."""
+    objects = analyze_video(frames, fps).objects
+    return max(objects, key=lambda o: (o.presence, o.radius)) if objects else None
+
+
+def centre_track(frames: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 2) centroid of the main object per frame; NaN where it is not seen."""
+    track = np.full((len(frames), 2), np.nan)
+    found = main_object(frames, fps)
+    for point in found.points if found else ():
+        track[point.frame] = (point.x, point.y)
+    return track
+
+
+def largest_step(obj: WorldObject, frames: int, fps: float, height: int, width: int) -> float:
+    """The object's largest true move between two consecutive frames, in pixels."""
+    centres = np.array([object_centre(obj, i / fps, height, width) for i in range(frames)])
+    return float(np.linalg.norm(np.diff(centres, axis=0), axis=1).max()) if frames > 1 else 0.0
+
+
+def frame_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two uint8 frames."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def keeps_identity(frames: np.ndarray, fps: float, obj: WorldObject) -> bool:
+    found = main_object(frames, fps)
+    return found is not None and (found.colour, found.shape) == (obj.colour, obj.shape)
+
+
+def seam_jump(track: np.ndarray, before: int, after: int) -> float:
+    """Distance between the centroids of two frames; inf if either lacks the object."""
+    jump = float(np.linalg.norm(track[after] - track[before]))
+    return jump if math.isfinite(jump) else math.inf
+
+
+@dataclass
+class ModeTally:
+    """Per-mode lists of measurements, turned into a table row by `summary`."""
+
+    values: dict[str, list[float]]
+
+    def add(self, key: str, value: float) -> None:
+        self.values.setdefault(key, []).append(float(value))
+
+    def summary(self) -> dict[str, float]:
+        out = {}
+        for key, values in self.values.items():
+            finite = [v for v in values if math.isfinite(v)]
+            if key.endswith("_ok") or key.endswith("_rate"):
+                out[key] = 100.0 * sum(values) / len(values)  # percent of cases
+            else:
+                out[key] = float(np.median(finite)) if finite else math.inf
+        return out
+
+
+def new_colour(case: ModeCase, rng: random.Random) -> str:
+    """Another object colour, visible on the scene's background."""
+    obj = case.object
+    return rng.choice([c for c in OBJECT_COLOURS if c not in (obj.colour, case.scene.background)])
+
+
+MODES = ("image", "extend", "backward", "loop", "connect", "edit")
+
+
+@dataclass(frozen=True)
+class _Case:
+    """What every mode's measurement of one case needs."""
+
+    model: KinemaModel
+    case: ModeCase
+    seed: int
+    steps: int | None
+
+    @property
+    def fps(self) -> float:
+        return float(self.model.config.fps)
+
+    @property
+    def window(self) -> int:
+        return self.model.config.frames
+
+    def made(self, prompt: str | None = None, **mode) -> np.ndarray:
+        prompt = self.case.caption if prompt is None else prompt
+        return generate(self.model, GenerationRequest(prompt, self.seed, self.steps, **mode))
+
+    def seam_limit(self) -> float:
+        cfg = self.model.config
+        obj, clip = self.case.object, self.case.clip
+        return largest_step(obj, len(clip), self.fps, cfg.height, cfg.width) + SEAM_SLACK_PX
+
+    def seam(self, tally: ModeTally, video: np.ndarray, before: int, after: int) -> None:
+        jump = seam_jump(centre_track(video, self.fps), before, after)
+        tally.add("seam_jump_px", jump)
+        tally.add("seam_ok", jump <= self.seam_limit())
+
+
+def _image(c: _Case, tally: ModeTally) -> None:
+    clip, caption = c.case.clip, c.case.caption
+    video = c.made(image=clip[0])
+    tally.add("first_frame_psnr_db", frame_psnr(video[0], clip[0]))
+    analysis = analyze_video(video, c.fps)
+    tally.add("adherence_rate", check_video(caption, parse_prompt(caption), analysis).adherent)
+    tally.add("identity_ok", keeps_identity(video, c.fps, c.case.object))
+
+
+def _extend(c: _Case, tally: ModeTally) -> None:
+    window = c.window
+    video = c.made(extend=c.case.clip[:window], frames=window - 1)  # the clip, then a window
+    c.seam(tally, video, window - 1, window)
+    tally.add("identity_ok", keeps_identity(video[window - 1 :], c.fps, c.case.object))
+
+
+def _backward(c: _Case, tally: ModeTally) -> None:
+    window = c.window
+    later = c.case.clip[window - 1 : 2 * window - 1]
+    video = c.made(extend=later, direction="backward", frames=window - 1)
+    c.seam(tally, video, window - 2, window - 1)
+    tally.add("identity_ok", keeps_identity(video[:window], c.fps, c.case.object))
+
+
+def _loop(c: _Case, tally: ModeTally) -> None:
+    video = c.made(loop=True)
+    c.seam(tally, video, len(video) - 1, 0)  # the last frame leads back into the first
+    tally.add("identity_ok", keeps_identity(video, c.fps, c.case.object))
+
+
+def _connect(c: _Case, tally: ModeTally) -> None:
+    window, clip = c.window, c.case.clip
+    added = window - 1 - c.model.config.autoencoder.temporal_compression  # new frames
+    video = c.made(connect=(clip[:window], clip[window + added : 2 * window + added]))
+    truth = clip[: len(video)]
+    track, true_track = centre_track(video, c.fps), centre_track(truth, c.fps)
+    jumps = (
+        seam_jump(track, window - 1, window),
+        seam_jump(track, window + added - 1, window + added),
+    )
+    tally.add("seam_jump_px", max(jumps))
+    tally.add("seam_ok", max(jumps) <= c.seam_limit())
+    between = slice(window, window + added)
+    error = np.linalg.norm(track[between] - true_track[between], axis=1)
+    tally.add(
+        "transition_error_px", float(np.mean(error)) if np.isfinite(error).all() else math.inf
+    )
+    psnrs = [frame_psnr(a, b) for a, b in zip(video[between], truth[between], strict=True)]
+    tally.add("transition_psnr_db", float(np.mean(psnrs)))
+    tally.add("identity_ok", keeps_identity(video[between], c.fps, c.case.object))
+
+
+def _edit(c: _Case, tally: ModeTally, strength: float) -> None:
+    obj, clip = c.case.object, c.case.clip
+    colour = new_colour(c.case, random.Random(c.seed))
+    video = c.made(
+        c.case.caption.replace(obj.colour, colour), edit=clip[: c.window], strength=strength
+    )
+    found = main_object(video, c.fps)
+    track, true_track = centre_track(video, c.fps), centre_track(clip[: len(video)], c.fps)
+    error = np.linalg.norm(track - true_track, axis=1)
+    mean_error = float(np.mean(error)) if np.isfinite(error).all() else math.inf
+    tally.add("trajectory_error_px", mean_error)
+    tally.add("trajectory_ok", mean_error <= 2.0)
+    tally.add("colour_changed_ok", found is not None and found.colour == colour)
+
+
+def measure_modes(
+    model: KinemaModel,
+    cases: Sequence[ModeCase],
+    steps: int | None = None,
+    strength: float = 0.6,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Run image, extend (both ways), loop, connect and edit on every case; per mode, the
+    median of each measure and the percentage of cases passing each `_ok` check."""
+    tallies = {name: ModeTally({}) for name in MODES}
+    for number, case in enumerate(cases):
+        c = _Case(model, case, number, steps)
+        _image(c, tallies["image"])
+        _extend(c, tallies["extend"])
+        _backward(c, tallies["backward"])
+        _loop(c, tallies["loop"])
+        _connect(c, tallies["connect"])
+        _edit(c, tallies["edit"], strength)
+        if progress:
+            progress(f"case {number + 1}/{len(cases)}")
+    return {name: tally.summary() for name, tally in tallies.items()}
+
+
+def aspect_adherence(
+    model: KinemaModel,
+    cases: Sequence[ModeCase],
+    sizes: Sequence[tuple[int, int]],
+    steps: int | None = None,
+) -> dict[str, float]:
+    """Text-to-video adherence (%) of the cases' captions at each (height, width)."""
+    fps = float(model.config.fps)
+    out = {}
+    for height, width in sizes:
+        passed = 0
+        for number, case in enumerate(cases):
+            request = GenerationRequest(
+                case.caption, seed=number, steps=steps, height=height, width=width
+            )
+            video = generate(model, request)
+            analysis = analyze_video(video, fps)
+            passed += check_video(case.caption, parse_prompt(case.caption), analysis).adherent
+        out[f"{height}x{width}"] = 100.0 * passed / len(cases)
+    return out
+
+
+def peak_resident_bytes(run: Callable[[], object]) -> tuple[object, int]:
+    """What `run()` returns and the process's peak resident memory while it ran (Linux:
+    the peak is reset through /proc/self/clear_refs first)."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    result = run()
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return result, peak * 1024
+
+
+def long_video(
+    model: KinemaModel, case: ModeCase, factor: int, steps: int | None = None
+) -> dict[str, float]:
+    """An extension to `factor` windows: frames showing the object, and peak memory."""
+    window, fps = model.config.frames, float(model.config.fps)
+
+    def extended(windows: int) -> np.ndarray:
+        added = windows * (window - 1)
+        request = GenerationRequest(
+            case.caption, seed=0, steps=steps, extend=case.clip[:window], frames=added
+        )
+        return generate(model, request)
+
+    short, short_peak = peak_resident_bytes(lambda: extended(2))
+    long, long_peak = peak_resident_bytes(lambda: extended(factor))
+    track = centre_track(long, fps)
+    return {
+        "frames": float(len(long)),
+        "frames_with_object_rate": 100.0 * float(np.isfinite(track).all(axis=1).mean()),
+        "peak_rss_2x_mib": short_peak / 2**20,
+        f"peak_rss_{factor}x_mib": long_peak / 2**20,
+        "peak_ratio": long_peak / short_peak,
+        "identity_ok": 100.0 * keeps_identity(long, fps, case.object),
+        "short_frames": float(len(short)),
+    }
+
+
+def aspect_sizes(model: KinemaModel) -> list[tuple[int, int]]:
+    """The model's own size, then 16:9 and 9:16 at about its area."""
+    from kinema.data.buckets import default_buckets
+
+    cfg = model.config
+    buckets = default_buckets(cfg.height, cfg.width, cfg.frames, cfg)
+    return [(b.height, b.width) for b in buckets[:3]]

@@ -1,0 +1,57 @@
+"""The mode measurements read ground truth as right, and run every mode on a model."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from kinema.eval.modes import (
+    SEAM_SLACK_PX,
+    centre_track,
+    keeps_identity,
+    largest_step,
+    measure_modes,
+    mode_cases,
+    seam_jump,
+)
+from kinema.model import load_model
+from kinema.world.motion import object_centre
+
+
+def test_ground_truth_has_small_seams_and_keeps_its_identity(debug_run):
+    model = load_model(debug_run, "cpu")
+    cfg = model.config
+    for case in mode_cases(model, 4, seed=1):
+        clip, obj = case.clip, case.object
+        assert len(clip) == 3 * (cfg.frames - 1) + 1
+        track = centre_track(clip, cfg.fps)
+        truth = np.array(
+            [object_centre(obj, i / cfg.fps, cfg.height, cfg.width) for i in range(len(clip))]
+        )
+        seen = np.isfinite(track).all(axis=1)
+        assert seen.mean() > 0.9
+        assert np.abs(track[seen] - truth[seen]).max() < 1.5  # the analyzer's centroid
+        limit = largest_step(obj, len(clip), cfg.fps, cfg.height, cfg.width) + SEAM_SLACK_PX
+        middle = cfg.frames - 1
+        if seen[middle] and seen[middle + 1]:
+            assert seam_jump(track, middle, middle + 1) <= limit
+        assert keeps_identity(clip, cfg.fps, obj)
+        # The later frames moved by half the picture: a seam that fails.
+        half = (cfg.height // 2, cfg.width // 2)
+        jumped = np.concatenate([clip[:middle], np.roll(clip[middle:], half, axis=(1, 2))])
+        assert seam_jump(centre_track(jumped, cfg.fps), middle - 1, middle) > limit
+
+
+def test_every_mode_runs_and_reports_its_measures(debug_run):
+    model = load_model(debug_run, "cpu")
+    # loop and connect need a window of 9 frames or more; the debug model trained on 5
+    model = replace(model, config=replace(model.config, frames=9))
+    results = measure_modes(model, mode_cases(model, 1, seed=0), steps=2)
+    assert set(results) == {"image", "extend", "backward", "loop", "connect", "edit"}
+    assert {"first_frame_psnr_db", "adherence_rate", "identity_ok"} <= set(results["image"])
+    assert {"seam_jump_px", "seam_ok"} <= set(results["loop"])
+    assert {"transition_error_px", "transition_psnr_db"} <= set(results["connect"])
+    assert {"trajectory_error_px", "colour_changed_ok"} <= set(results["edit"])
+    for mode in results.values():
+        for key, value in mode.items():
+            if key.endswith("_ok") or key.endswith("_rate"):
+                assert 0.0 <= value <= 100.0
