@@ -85,7 +85,7 @@ def _shapes_tiny() -> TrainConfig:
         TextConfig(vocabulary=tuple(vocabulary()), width=128, depth=2, num_heads=4),
         FlowConfig(sample_steps=25, guidance=4.0),
         StageConfig(
-            steps=2000,
+            steps=1500,
             batch_size=16,
             lr=1e-3,
             warmup_steps=50,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -74,6 +75,22 @@ def test_store_pages_limits_and_deletes(tmp_path):
     assert store.delete(ids[0]).id == ids[0] and store.get(ids[0]) is None
     assert store.delete(ids[0]) is None
     assert not store.set_progress(ids[0], 10)  # a deleted job takes no progress
+
+
+def test_concurrent_creates_never_pass_the_queue_limit(tmp_path):
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+
+    def create(_: int) -> bool:
+        try:
+            store.add(new_video_id(), model="m", spec=spec(), seconds="1", size="s", max_active=3)
+        except QueueFull:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        accepted = list(pool.map(create, range(24)))
+    assert sum(accepted) == 3
+    assert len(store.page(None, 100, ascending=True)[0]) == 3
 
 
 class RecordingStore(JobStore):

@@ -8,6 +8,7 @@ completed jobs keep their files.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -119,6 +120,9 @@ class JobStore:
         self.engine = _engine(url)
         _Base.metadata.create_all(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        # The queue-length check and the insert are one step for this server's request
+        # threads (SQLite's driver begins the transaction only at the insert).
+        self._adding = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -138,7 +142,7 @@ class JobStore:
         remixed_from_video_id: str | None = None,
     ) -> Job:
         """Queue a job, or raise QueueFull when `max_active` jobs are queued or running."""
-        with self._session.begin() as session:
+        with self._adding, self._session.begin() as session:
             if self._active_count(session) >= max_active:
                 raise QueueFull()
             row = _VideoRow(
