@@ -16,7 +16,9 @@ def evaluate(
     ] = None,
     prompts: Annotated[int, typer.Option(help="Evaluation prompts (one video each)")] = 32,
     seed: Annotated[int, typer.Option(help="Picks the prompt set and the sampling seeds")] = 0,
-    split: Annotated[str, typer.Option(help="train, or heldout (unseen combinations)")] = "train",
+    split: Annotated[
+        str, typer.Option(help="train, heldout (unseen combinations) or paraphrase (by hand)")
+    ] = "train",
     out: Annotated[
         Path, typer.Option(help="Folder for metrics.json, report.md, contact_sheet.png")
     ] = Path("eval"),

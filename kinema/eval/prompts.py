@@ -20,7 +20,7 @@ from kinema.world.captions import describe
 from kinema.world.dataset import sample_scene
 from kinema.world.scene import Scene
 
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "heldout", "paraphrase")  # paraphrase: kinema/eval/paraphrases.py
 EVAL_SEED_BASE = 7_000_001  # evaluation scenes use seeds no training run draws from
 
 # Short prompts that leave attributes free, for the diversity-across-seeds measurement.
@@ -43,7 +43,7 @@ ATTRIBUTE_CHOICES: dict[str, int] = {
 class EvalPrompt:
     index: int
     prompt: str
-    scene: Scene  # the scene the caption was written from
+    scene: Scene | None  # the scene the caption was written from (None: written by hand)
     spec: PromptSpec  # what the prompt states, as the evaluator reads it
 
 
@@ -62,6 +62,10 @@ def evaluation_prompts(
         raise KinemaError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if seed < 0:
         raise KinemaError(f"seed must be >= 0, got {seed}")
+    if split == "paraphrase":
+        from kinema.eval.paraphrases import paraphrase_prompts
+
+        return paraphrase_prompts(count)
     cfg = replace(world or WorldConfig(max_objects=1), split=split)
     prompts = []
     for index in range(count):
