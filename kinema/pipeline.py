@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from kinema import modes
-from kinema.dit import patch_grid
+from kinema.dit import PreparedText, patch_grid
 from kinema.errors import KinemaError
 from kinema.flow import (
     SAMPLERS,
@@ -172,8 +172,14 @@ class _WindowSampler:
         context, mask = model.text_encoder.encode([check_prompt(request.prompt)])
         negative, negative_mask = model.text_encoder.encode([request.negative_prompt])
 
+        prepared: list[tuple[Tensor, PreparedText]] = []  # (context, its prepared text)
+
         def model_fn(x: Tensor, t: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
-            return model.transformer(x, t, context, context_mask)
+            # The prompt is the same at every step: its embedding and each block's text
+            # keys and values are computed on the first call only.
+            if not prepared or prepared[0][0] is not context:
+                prepared[:] = [(context, model.transformer.prepare_text(context, context_mask))]
+            return model.transformer(x, t, prepared[0][1])
 
         self.velocity_fn = classifier_free_guidance(
             model_fn,

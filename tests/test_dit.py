@@ -156,6 +156,20 @@ def test_fresh_model_outputs_exactly_zero(cfg: TransformerConfig) -> None:
 
 
 @BOTH
+def test_prepared_text_gives_the_outputs_of_raw_text(cfg: TransformerConfig) -> None:
+    model = tiny_model(cfg)
+    perturb_zero_layers(model)
+    x, t, context, mask = inputs()
+    mask[1, 2:] = False
+    prepared = model.prepare_text(context, mask)
+    for times in (t, torch.rand(2, x.shape[2])):  # per sample and per frame
+        with torch.no_grad():
+            raw = model(x, times, context, mask)
+        assert torch.allclose(model(x, times, prepared), raw, atol=1e-6)
+    assert len(prepared.keys_values) == cfg.depth
+
+
+@BOTH
 def test_gradients_reach_every_parameter(cfg: TransformerConfig) -> None:
     model = tiny_model(cfg)
     perturb_zero_layers(model)

@@ -10,13 +10,14 @@ from kinema.dit.layers import (
     TimestepEmbedder,
     modulate,
 )
-from kinema.dit.model import DiffusionTransformer
+from kinema.dit.model import DiffusionTransformer, PreparedText
 from kinema.dit.patch import grid_positions, patch_grid, patchify, unpatchify
 from kinema.dit.rope import apply_rope, rope_axis_pairs, rope_frequencies
 
 __all__ = [
     "MLP",
     "ContextEmbedder",
+    "PreparedText",
     "CrossAttention",
     "DiTBlock",
     "DiffusionTransformer",

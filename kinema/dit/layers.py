@@ -111,13 +111,25 @@ class CrossAttention(nn.Module):
         self.k_norm = nn.RMSNorm(head_dim, eps=1e-6)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None) -> Tensor:
-        """x (B, N, D), context (B, L, D), context_mask bool (B, L) with True = real token."""
-        q = rearrange(self.q(x), "b n (h d) -> b h n d", h=self.num_heads)  # (B, heads, N, hd)
+    def keys_values(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        """Text keys and values, each (B, heads, L, head_dim): the same at every sampling
+        step of one generation, so a sampler may compute them once (`PreparedText`)."""
         # (B, L, 2D) -> 2 × (B, heads, L, head_dim)
         kv = rearrange(self.kv(context), "b l (two h d) -> two b h l d", two=2, h=self.num_heads)
         k, v = kv.unbind(0)
-        q, k = self.q_norm(q), self.k_norm(k)
+        return self.k_norm(k), v
+
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor | None,
+        context_mask: Tensor | None,
+        keys_values: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """x (B, N, D), context (B, L, D), context_mask bool (B, L) with True = real token.
+        `keys_values` replaces `context` when they were computed ahead."""
+        q = self.q_norm(rearrange(self.q(x), "b n (h d) -> b h n d", h=self.num_heads))
+        k, v = keys_values if keys_values is not None else self.keys_values(context)
         if context_mask is None:
             out = F.scaled_dot_product_attention(q, k, v)
             return self.proj(rearrange(out, "b h n d -> b n (h d)"))
@@ -168,16 +180,18 @@ class DiTBlock(nn.Module):
         self,
         x: Tensor,
         cond: Tensor,
-        context: Tensor,
+        context: Tensor | None,
         context_mask: Tensor | None,
         rope: tuple[Tensor, Tensor],
         cond_index: Tensor | None = None,
+        keys_values: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        """x (B, N, D); cond (B, R, D) with cond_index (N,) when R is per frame; see module doc."""
+        """x (B, N, D); cond (B, R, D) with cond_index (N,) when R is per frame; see module doc.
+        `keys_values`: this block's cross-attention text keys and values, computed ahead."""
         mod = token_modulation(self.modulation(cond), cond_index)  # (B, 1 or N, 6D)
         shift_attn, scale_attn, gate_attn, shift_mlp, scale_mlp, gate_mlp = mod.chunk(6, dim=-1)
         x = x + gate_attn * self.attn(modulate(self.norm1(x), shift_attn, scale_attn), rope)
-        x = x + self.cross_attn(self.norm2(x), context, context_mask)
+        x = x + self.cross_attn(self.norm2(x), context, context_mask, keys_values)
         x = x + gate_mlp * self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp))
         return x
 

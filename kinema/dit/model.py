@@ -12,6 +12,7 @@ from the latent shape on every call, so any T, H, W divisible by the patch size 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -31,6 +32,17 @@ def masked_mean(context: Tensor, mask: Tensor | None) -> Tensor:
         return context.mean(dim=1)
     weights = mask.to(context.dtype)[..., None]  # (B, L, 1)
     return (context * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """A prompt's part of the transformer's work, done once for every step of a sampler:
+    the embedded text tokens, the pooled-text conditioning and each block's cross-attention
+    keys and values. Made by `DiffusionTransformer.prepare_text`; pass it as `context`."""
+
+    mask: Tensor | None  # (B, L) bool
+    pooled: Tensor | None  # (B, D), added to the timestep conditioning; None when unused
+    keys_values: tuple[tuple[Tensor, Tensor], ...]  # per block, each (B, heads, L, head_dim)
 
 
 class SequenceSplit(Protocol):
@@ -117,14 +129,33 @@ class DiffusionTransformer(nn.Module):
             nn.init.zeros_(linear.weight)
             nn.init.zeros_(linear.bias)
 
+    @torch.no_grad()
+    def prepare_text(self, context: Tensor, context_mask: Tensor | None = None) -> PreparedText:
+        """The text's share of every forward pass, computed once (inference: no gradients).
+
+        Not for sharded training: it runs the blocks' key/value projections outside their
+        own forward, where FSDP has not gathered their weights.
+        """
+        pooled = None
+        if self.pooled_embedder is not None:
+            pooled = self.pooled_embedder(masked_mean(context, context_mask))
+        tokens = self.context_embedder(context)  # (B, L, D)
+        keys_values = tuple(block.cross_attn.keys_values(tokens) for block in self.blocks)
+        return PreparedText(context_mask, pooled, keys_values)
+
     def forward(
-        self, x: Tensor, t: Tensor, context: Tensor, context_mask: Tensor | None = None
+        self,
+        x: Tensor,
+        t: Tensor,
+        context: Tensor | PreparedText,
+        context_mask: Tensor | None = None,
     ) -> Tensor:
         """Velocity ε − x0 for the noisy latent x.
 
         x: (B, C, T, H, W). t: (B,) or (B, T) flow time in [0, 1] (a 0-d t is broadcast).
-        context: (B, L, context_dim) text token states. context_mask: bool (B, L), True for
-        real tokens (None: all real). Returns (B, C, T, H, W).
+        context: (B, L, context_dim) text token states, or `prepare_text` of them (which
+        carries its mask). context_mask: bool (B, L), True for real tokens (None: all real).
+        Returns (B, C, T, H, W).
         """
         batch, channels, frames, height, width = x.shape
         grid = patch_grid((frames, height, width), self.patch_size)
@@ -134,16 +165,23 @@ class DiffusionTransformer(nn.Module):
             positions = split.shard(positions, dim=0)  # (N/P, 3): this worker's tokens
         rope = rope_frequencies(positions, self.head_dim, self.cfg.rope_theta)  # 2 × (N, hd/2)
         cond, cond_index = self._time_conditioning(t, batch, frames, positions)
-        if self.pooled_embedder is not None:
+        prepared = context if isinstance(context, PreparedText) else None
+        if prepared is not None:
+            context, context_mask = None, prepared.mask
+            if prepared.pooled is not None:
+                cond = cond + prepared.pooled[:, None]
+        elif self.pooled_embedder is not None:
             cond = cond + self.pooled_embedder(masked_mean(context, context_mask))[:, None]
 
         patches = patchify(x, self.patch_size)  # (B, N, C·pt·ph·pw)
         if split is not None:
             patches = split.shard(patches, dim=1)  # (B, N/P, C·pt·ph·pw)
         tokens = self.x_embedder(patches)  # (B, N or N/P, D)
-        context = self.context_embedder(context)  # (B, L, D)
-        for block in self.blocks:
-            tokens = block(tokens, cond, context, context_mask, rope, cond_index)
+        if prepared is None:
+            context = self.context_embedder(context)  # (B, L, D)
+        for index, block in enumerate(self.blocks):
+            keys_values = None if prepared is None else prepared.keys_values[index]
+            tokens = block(tokens, cond, context, context_mask, rope, cond_index, keys_values)
         out = self.final_layer(tokens, cond, cond_index)  # (B, N or N/P, C·pt·ph·pw)
         if split is not None:
             out = split.gather(out, dim=1)  # (B, N/P, ·) on each worker -> (B, N, ·)
