@@ -1,0 +1,137 @@
+"""Generation time by stage and peak memory of a model's default clip, end to end.
+
+    python benchmarks/generate_latency.py [--checkpoint checkpoints/kinema-shapes-64]
+        [--prompt "…"] [--steps 25 12] [--repeats 3] [--threads 2] [--device cpu]
+        [--json out.json]
+
+For each step count (a column): the whole `generate` call (text encoding, sampling with
+classifier-free guidance, autoencoder decoding), then its stages timed on their own with the
+same shapes: the text encoder on the prompt and the empty prompt, one sampling step (the
+median gap between the sampler's per-step callbacks), and decoding the clip's latent. Peak
+memory: resident set size over the whole call on CPU (Linux: reset through
+/proc/self/clear_refs before each call), allocated memory on CUDA. Medians over --repeats
+after one warm-up call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from results_table import print_side_by_side  # benchmarks/, beside this script
+
+from kinema.model import load_model
+from kinema.pipeline import GenerationRequest, generate
+
+SHIPPED = Path("checkpoints/kinema-shapes-64")
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+
+
+def peak_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def stamper(stamps: list[float], device: torch.device):
+    """A progress callback that records when each sampling step ends."""
+
+    def progress(_done: int, _total: int) -> None:
+        synchronize(device)
+        stamps.append(time.perf_counter())
+
+    return progress
+
+
+def measure(model, prompt: str, steps: int, repeats: int) -> dict[str, float]:
+    device = model.device
+    cfg = model.config
+    totals, step_gaps, peaks = [], [], []
+    for repeat in range(repeats + 1):
+        stamps: list[float] = []
+        progress = stamper(stamps, device)
+        reset_peak(device)
+        synchronize(device)
+        start = time.perf_counter()
+        generate(model, GenerationRequest(prompt, seed=repeat, steps=steps), progress)
+        synchronize(device)
+        if repeat:  # the first call warms up
+            totals.append(time.perf_counter() - start)
+            step_gaps += [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+            peaks.append(peak_mib(device))
+    ae = cfg.autoencoder
+    latent = torch.randn(
+        1,
+        ae.latent_channels,
+        1 + (cfg.frames - 1) // ae.temporal_compression,
+        cfg.height // ae.spatial_compression,
+        cfg.width // ae.spatial_compression,
+        device=device,
+    )
+    text, decode = [], []
+    with torch.no_grad():
+        for _ in range(repeats + 1):
+            synchronize(device)
+            start = time.perf_counter()
+            model.text_encoder.encode([prompt])
+            model.text_encoder.encode([""])
+            synchronize(device)
+            text.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            model.autoencoder.decode(latent)
+            synchronize(device)
+            decode.append(time.perf_counter() - start)
+    step = statistics.median(step_gaps) if step_gaps else statistics.median(totals) / steps
+    return {
+        "total (s)": statistics.median(totals),
+        "text encoding (ms)": 1000 * statistics.median(text[1:]),
+        "one sampling step (ms)": 1000 * step,
+        "sampling, all steps (ms)": 1000 * step * steps,
+        "decode (ms)": 1000 * statistics.median(decode[1:]),
+        "peak memory (MiB)": max(peaks),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, default=SHIPPED)
+    parser.add_argument("--prompt", default="a red circle moves to the right on a black background")
+    parser.add_argument("--steps", type=int, nargs="+", default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load_model(args.checkpoint, args.device).eval()
+    cfg = model.config
+    counts = args.steps or [cfg.flow.sample_steps]
+    columns = {f"{n} steps": measure(model, args.prompt, n, args.repeats) for n in counts}
+    setup = {
+        "checkpoint": str(args.checkpoint),
+        "clip": f"{cfg.frames}x{cfg.height}x{cfg.width}",
+        "sampler": cfg.flow.sampler,
+        "guidance": cfg.flow.guidance,
+        "device": args.device if args.device != "cpu" else f"cpu, {args.threads} threads",
+    }
+    print_side_by_side(columns, setup, args.json)
+
+
+if __name__ == "__main__":
+    main()
