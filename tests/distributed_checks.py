@@ -7,6 +7,7 @@ Each rank writes OUT/rank-<r>.json; the tests read and judge them.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -15,8 +16,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.distributed.device_mesh import init_device_mesh
 
 from kinema.config import ParallelConfig, StageConfig, TransformerConfig
+from kinema.distributed.parallelize import parallelize
 from kinema.distributed.runtime import Runtime, start
 from kinema.distributed.sequence import UlyssesSplit
 from kinema.distributed.train import SilentMetrics
@@ -81,6 +84,38 @@ def transformer_check(split: UlyssesSplit) -> dict[str, float]:
     return {"output": largest_difference(out, reference), "gradient": worst}
 
 
+def checkpointing_check(runtime: Runtime) -> dict[str, float]:
+    """FSDP2 over every rank with activation checkpointing, each rank on the same batch:
+    the plain model's output and gradients (FSDP averages gradients over ranks)."""
+    torch.manual_seed(0)
+    cfg = TransformerConfig(hidden_size=32, depth=2, num_heads=4, context_dim=16)
+    reference = DiffusionTransformer(cfg)
+    for parameter in reference.parameters():
+        nn.init.normal_(parameter, std=0.2)
+    sharded = copy.deepcopy(reference)
+    mesh = init_device_mesh("cpu", (runtime.world_size,))
+    parallelize(sharded, mesh, ParallelConfig(activation_checkpointing=True))
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 4, 2, 4, 4, generator=generator)
+    t = torch.rand(2, generator=generator)
+    context = torch.randn(2, 5, 16, generator=generator)
+    weight = torch.randn(x.shape, generator=generator)
+    expected = reference(x, t, context)
+    (expected * weight).sum().backward()
+    out = sharded(x, t, context)
+    (out * weight).sum().backward()
+    worst = max(
+        largest_difference(mine.grad.full_tensor(), plain.grad)
+        for mine, plain in zip(sharded.parameters(), reference.parameters(), strict=True)
+    )
+    shards = [p.to_local().numel() for p in sharded.parameters()]
+    return {
+        "output": largest_difference(out, expected),
+        "gradient": worst,
+        "local_share": sum(shards) / sum(p.numel() for p in reference.parameters()),
+    }
+
+
 def nonfinite_check(folder: Path, runtime: Runtime) -> dict[str, object]:
     """Non-finite values on rank 1 only: every rank skips the same steps, then all stop."""
     torch.manual_seed(0)
@@ -125,6 +160,7 @@ def main() -> None:
         "attention": attention_check(split),
         "transformer": transformer_check(split),
         "nonfinite": nonfinite_check(out, runtime),
+        "checkpointing": checkpointing_check(runtime),
     }
     (out / f"rank-{runtime.rank}.json").write_text(json.dumps(results))
 

@@ -216,6 +216,13 @@ def test_sequence_parallel_transformer_equals_one_rank(checks):
         assert rank["transformer"]["gradient"] < 1e-4
 
 
+def test_fsdp_with_activation_checkpointing_matches_the_plain_model(checks):
+    for rank in checks:
+        assert rank["checkpointing"]["output"] < 1e-5
+        assert rank["checkpointing"]["gradient"] < 1e-4
+        assert rank["checkpointing"]["local_share"] < 0.6  # each rank holds about half
+
+
 def test_nonfinite_steps_are_skipped_on_every_rank_then_stop_the_run(checks):
     # Rank 1 alone meets a NaN loss (steps 1, 3), an infinite gradient (4), then only NaNs.
     for rank in checks:
