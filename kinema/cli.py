@@ -186,6 +186,13 @@ def generate(
     width: int | None = None,
     fps: Annotated[int | None, typer.Option(help="Frames per second of the file")] = None,
     negative_prompt: Annotated[str, typer.Option(help="What guidance steers away from")] = "",
+    step_cache: Annotated[
+        float,
+        typer.Option(
+            help="Reuse the transformer's last result while its input changes less "
+            "than this in sum (0: off; 0.1–0.3 skips some steps)"
+        ),
+    ] = 0.0,
     sampler: Annotated[str | None, typer.Option(help="euler or heun")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda … (default: best)")] = None,
     expand: Annotated[
@@ -260,6 +267,7 @@ def generate(
         height=height,
         width=width,
         negative_prompt=negative_prompt,
+        step_cache=step_cache,
         sampler=sampler,
         direction=direction,
         loop=loop,

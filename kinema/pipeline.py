@@ -12,6 +12,7 @@ from torch import Tensor
 
 from kinema import modes
 from kinema.dit import PreparedText, patch_grid
+from kinema.dit.step_cache import StepCache
 from kinema.errors import KinemaError
 from kinema.flow import (
     SAMPLERS,
@@ -48,6 +49,9 @@ class GenerationRequest:
     connect: tuple[np.ndarray, np.ndarray] | None = None  # a transition from clip A to clip B
     edit: np.ndarray | None = None  # (T, H, W, 3) uint8: re-rendered under the prompt (SDEdit)
     strength: float = 0.7  # edit: the flow time the input is noised to; 1 ignores it
+    # Skip the transformer's blocks on steps whose input barely changed (kinema/dit/
+    # step_cache.py): the threshold on the accumulated relative change; 0 computes every step.
+    step_cache: float = 0.0
 
     def mode(self) -> str:
         """text, image, extend, loop, connect or edit; refuses a request naming two."""
@@ -148,6 +152,8 @@ def _settings(model: KinemaModel, request: GenerationRequest, mode: str) -> _Set
     if sampler not in SAMPLERS:
         raise KinemaError(f"sampler must be one of {', '.join(SAMPLERS)}, got '{sampler}'")
     steps = request.steps or cfg.flow.sample_steps
+    if request.step_cache < 0:
+        raise KinemaError(f"step cache threshold must be >= 0, got {request.step_cache}")
     if steps < 1:
         raise KinemaError(f"steps must be at least 1, got {steps}")
     guidance = cfg.flow.guidance if request.guidance is None else request.guidance
@@ -179,7 +185,7 @@ class _WindowSampler:
             # keys and values are computed on the first call only.
             if not prepared or prepared[0][0] is not context:
                 prepared[:] = [(context, model.transformer.prepare_text(context, context_mask))]
-            return model.transformer(x, t, prepared[0][1])
+            return model.transformer(x, t, prepared[0][1], step_cache=self.step_cache)
 
         self.velocity_fn = classifier_free_guidance(
             model_fn,
@@ -187,6 +193,9 @@ class _WindowSampler:
             {"context": negative, "context_mask": negative_mask},
             settings.guidance,
         )
+        self.cache_threshold = request.step_cache
+        self.step_cache: StepCache | None = None  # a fresh one for every window
+        self.skipped_steps = 0
         self.total = windows * settings.steps
         self.done = 0
         self.progress = progress
@@ -245,7 +254,11 @@ class _WindowSampler:
             start = interpolate(self.encode(edit), noise, schedule[:1].expand(1))
             self.total = len(schedule) - 1  # an edit is one window
         sampler = SAMPLERS[settings.sampler]
+        if self.cache_threshold > 0:
+            self.step_cache = StepCache(self.cache_threshold)
         latent = sampler(velocity_fn, start, schedule, callback=self._step_done)
+        if self.step_cache is not None:
+            self.skipped_steps += self.step_cache.skipped
         if window is not None:
             latent = given.apply(latent)
         return video_to_frames(self.model.autoencoder.decode(self.model.denormalize_latent(latent)))

@@ -21,9 +21,17 @@ from einops import reduce
 from torch import Tensor, nn
 
 from kinema.config import TransformerConfig
-from kinema.dit.layers import ContextEmbedder, DiTBlock, FinalLayer, TimestepEmbedder
+from kinema.dit.layers import (
+    ContextEmbedder,
+    DiTBlock,
+    FinalLayer,
+    TimestepEmbedder,
+    modulate,
+    token_modulation,
+)
 from kinema.dit.patch import grid_positions, patch_grid, patchify, unpatchify
 from kinema.dit.rope import rope_axis_pairs, rope_frequencies
+from kinema.dit.step_cache import StepCache
 
 
 def masked_mean(context: Tensor, mask: Tensor | None) -> Tensor:
@@ -149,13 +157,15 @@ class DiffusionTransformer(nn.Module):
         t: Tensor,
         context: Tensor | PreparedText,
         context_mask: Tensor | None = None,
+        step_cache: StepCache | None = None,
     ) -> Tensor:
         """Velocity ε − x0 for the noisy latent x.
 
         x: (B, C, T, H, W). t: (B,) or (B, T) flow time in [0, 1] (a 0-d t is broadcast).
         context: (B, L, context_dim) text token states, or `prepare_text` of them (which
         carries its mask). context_mask: bool (B, L), True for real tokens (None: all real).
-        Returns (B, C, T, H, W).
+        step_cache: skip the blocks on steps whose input barely changed (sampling only; see
+        kinema/dit/step_cache.py). Returns (B, C, T, H, W).
         """
         batch, channels, frames, height, width = x.shape
         grid = patch_grid((frames, height, width), self.patch_size)
@@ -179,13 +189,28 @@ class DiffusionTransformer(nn.Module):
         tokens = self.x_embedder(patches)  # (B, N or N/P, D)
         if prepared is None:
             context = self.context_embedder(context)  # (B, L, D)
-        for index, block in enumerate(self.blocks):
-            keys_values = None if prepared is None else prepared.keys_values[index]
-            tokens = block(tokens, cond, context, context_mask, rope, cond_index, keys_values)
+        if step_cache is not None and step_cache.reuse(self._indicator(tokens, cond, cond_index)):
+            tokens = tokens + step_cache.residual
+        else:
+            start = tokens
+            for index, block in enumerate(self.blocks):
+                keys_values = None if prepared is None else prepared.keys_values[index]
+                tokens = block(tokens, cond, context, context_mask, rope, cond_index, keys_values)
+            if step_cache is not None:
+                step_cache.store(tokens - start)
         out = self.final_layer(tokens, cond, cond_index)  # (B, N or N/P, C·pt·ph·pw)
         if split is not None:
             out = split.gather(out, dim=1)  # (B, N/P, ·) on each worker -> (B, N, ·)
         return unpatchify(out, self.patch_size, grid, channels)
+
+    def _indicator(self, tokens: Tensor, cond: Tensor, cond_index: Tensor | None) -> Tensor:
+        """The first block's modulated input: what the step cache compares across steps."""
+        if self.sequence_split is not None:
+            raise ValueError("the step cache needs every token on one worker")
+        first = self.blocks[0]
+        mod = token_modulation(first.modulation(cond), cond_index)  # (B, 1 or N, 6D)
+        shift, scale = mod.chunk(6, dim=-1)[:2]
+        return modulate(first.norm1(tokens), shift, scale)
 
     def _time_conditioning(
         self, t: Tensor, batch: int, frames: int, positions: Tensor
