@@ -36,15 +36,18 @@ def test_the_cache_reuses_the_residual_while_the_input_changes_little(debug_run)
         assert (tight.computed, tight.skipped) == (2, 0)
 
 
-def test_a_loose_threshold_skips_steps_of_a_generation(debug_run):
+def test_a_loose_threshold_skips_steps_of_a_generation(debug_run, monkeypatch):
     model = load_model(debug_run, "cpu")
-    with torch.no_grad():  # the debug model barely trained: give its blocks a visible effect
-        for parameter in model.transformer.parameters():
-            if parameter.ndim >= 2 and not parameter.abs().sum():
-                parameter.normal_(std=0.1)
-    plain = generate(model, GenerationRequest(PROMPT, seed=1, steps=12))
+    computed = []
+    store = StepCache.store
+
+    def counting(cache, residual):
+        computed.append(1)
+        store(cache, residual)
+
+    monkeypatch.setattr(StepCache, "store", counting)
     video = generate(model, GenerationRequest(PROMPT, seed=1, steps=12, step_cache=5.0))
-    assert video.shape == plain.shape and video.dtype == np.uint8
-    assert not np.array_equal(video, plain)  # skipped steps reuse older results
+    assert video.shape[0] == model.config.frames and video.dtype == np.uint8
+    assert 1 <= len(computed) < 12  # the blocks ran on some steps only
     with pytest.raises(KinemaError, match="step cache"):
         generate(model, GenerationRequest(PROMPT, step_cache=-1.0))
