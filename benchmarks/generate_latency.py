@@ -1,7 +1,8 @@
 """Generation time by stage and peak memory of a model's default clip, end to end.
 
     python benchmarks/generate_latency.py [--checkpoint checkpoints/kinema-shapes-64]
-        [--prompt "…"] [--steps 25 12] [--repeats 3] [--threads 2] [--device cpu]
+        [--prompt "…"] [--steps 25 12] [--step-cache 0 0.2] [--repeats 3] [--threads 2]
+        [--device cpu]
         [--json out.json]
 
 For each step count (a column): the whole `generate` call (text encoding, sampling with
@@ -59,7 +60,9 @@ def stamper(stamps: list[float], device: torch.device):
     return progress
 
 
-def measure(model, prompt: str, steps: int, repeats: int) -> dict[str, float]:
+def measure(
+    model, prompt: str, steps: int, repeats: int, step_cache: float = 0.0
+) -> dict[str, float]:
     device = model.device
     cfg = model.config
     totals, step_gaps, peaks = [], [], []
@@ -69,7 +72,8 @@ def measure(model, prompt: str, steps: int, repeats: int) -> dict[str, float]:
         reset_peak(device)
         synchronize(device)
         start = time.perf_counter()
-        generate(model, GenerationRequest(prompt, seed=repeat, steps=steps), progress)
+        request = GenerationRequest(prompt, seed=repeat, steps=steps, step_cache=step_cache)
+        generate(model, request, progress)
         synchronize(device)
         if repeat:  # the first call warms up
             totals.append(time.perf_counter() - start)
@@ -114,6 +118,9 @@ def main() -> None:
     parser.add_argument("--prompt", default="a red circle moves to the right on a black background")
     parser.add_argument("--steps", type=int, nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--step-cache", type=float, nargs="+", default=[0.0], help="thresholds (0: off)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path)
@@ -122,7 +129,11 @@ def main() -> None:
     model = load_model(args.checkpoint, args.device).eval()
     cfg = model.config
     counts = args.steps or [cfg.flow.sample_steps]
-    columns = {f"{n} steps": measure(model, args.prompt, n, args.repeats) for n in counts}
+    columns = {}
+    for n in counts:
+        for cache in args.step_cache:
+            name = f"{n} steps" + (f", cache {cache}" if cache else "")
+            columns[name] = measure(model, args.prompt, n, args.repeats, cache)
     setup = {
         "checkpoint": str(args.checkpoint),
         "clip": f"{cfg.frames}x{cfg.height}x{cfg.width}",

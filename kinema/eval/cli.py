@@ -24,6 +24,7 @@ def evaluate(
     ] = Path("eval"),
     steps: Annotated[int | None, typer.Option(help="Sampling steps (default: model's)")] = None,
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance")] = None,
+    step_cache: Annotated[float, typer.Option(help="Step cache threshold (0: off)")] = 0.0,
     diversity_seeds: Annotated[
         int, typer.Option(help="Videos per short prompt for diversity (0: skip)")
     ] = 4,
@@ -43,6 +44,7 @@ def evaluate(
         split=split,
         steps=steps,
         guidance=guidance,
+        step_cache=step_cache,
         diversity_seeds=diversity_seeds,
         max_objects=max_objects,
     )

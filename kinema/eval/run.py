@@ -35,6 +35,7 @@ class EvalSettings:
     split: str = "train"
     steps: int | None = None  # sampling steps; None: the model's default
     guidance: float | None = None
+    step_cache: float = 0.0  # the generation's step cache threshold (0: off)
     diversity_seeds: int = 4  # videos per diversity prompt; below 2 skips diversity
     max_objects: int | None = None  # objects per evaluation scene; None: the training run's
 
@@ -133,7 +134,11 @@ def evaluate_model(
     by_prompt: dict[str, list[SceneAnalysis]] = {}
     for text, seed, prompt in tqdm(jobs, desc="evaluating", unit="video", disable=not progress):
         request = GenerationRequest(
-            prompt=text, seed=seed, steps=settings.steps, guidance=settings.guidance
+            prompt=text,
+            seed=seed,
+            steps=settings.steps,
+            guidance=settings.guidance,
+            step_cache=settings.step_cache,
         )
         video = generate(model, request)
         analysis = analyze_video(video, cfg.fps)
