@@ -63,11 +63,11 @@ def _debug() -> TrainConfig:
 
 
 def _shapes_tiny() -> TrainConfig:
-    """One object at 32×32, 9 frames over 2 seconds: recognisable in under 30 minutes on 2 cores.
+    """One object at 32×32, 9 frames over 2 seconds, on 2 cores in about an hour.
 
     8 latent channels keep small shapes' corners (a 4-channel latent turned every star into a
     blob); the transformer stage encodes a pool of 16k clips once, so its steps cost only the
-    transformer, and its adaLN also sees the pooled prompt.
+    transformer, and its adaLN also sees the pooled prompt. It trains every prompting mode.
     """
     return _run(
         "shapes-tiny",
