@@ -45,8 +45,8 @@ def masked_mean(context: Tensor, mask: Tensor | None) -> Tensor:
 @dataclass(frozen=True)
 class PreparedText:
     """A prompt's part of the transformer's work, done once for every step of a sampler:
-    the embedded text tokens, the pooled-text conditioning and each block's cross-attention
-    keys and values. Made by `DiffusionTransformer.prepare_text`; pass it as `context`."""
+    the pooled-text conditioning and each block's cross-attention keys and values (from the
+    embedded text tokens). Made by `DiffusionTransformer.prepare_text`; pass it as `context`."""
 
     mask: Tensor | None  # (B, L) bool
     pooled: Tensor | None  # (B, D), added to the timestep conditioning; None when unused
