@@ -21,9 +21,13 @@ how often it acts:
                                          pooled-text embeddings, adaLN modulations)
   + 12 · depth · B · tokens² · hidden    self-attention scores and weighted sum
   + 12 · depth · B · tokens · text · hidden   cross-attention to the text tokens
-MFU = counted FLOPs per second / the GPU's peak dense bf16 FLOPs (--peak-tflops; 989 for an
-H100 or H200 SXM). Recomputation under activation checkpointing is not counted: MFU counts
-the model's FLOPs, not the hardware's.
+MFU = counted FLOPs per second / a peak: `train_mfu` and `generate_mfu` against the matmul
+peak measured in the same run (a large square GEMM in the compute dtype: 8192 on GPU, 2048
+on CPU), and, on GPU, `train_mfu_spec` against the data-sheet dense bf16 peak (--peak-tflops;
+989 for an H100 or H200 SXM). Generation is one sampling step: a forward pass (a third of the
+counted training FLOPs) on the batch of 2 that batched classifier-free guidance runs.
+Recomputation under activation checkpointing is not counted: MFU counts the model's FLOPs,
+not the hardware's.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from torch import nn
 
 from kinema.config import ParallelConfig, TransformerConfig
 from kinema.distributed.mesh import build_layout
-from kinema.distributed.parallelize import parallelize
+from kinema.distributed.parallelize import compute_dtype, parallelize
 from kinema.distributed.runtime import start
 from kinema.dit import DiffusionTransformer
 from kinema.flow import flow_matching_loss
@@ -73,6 +77,26 @@ def counted_flops(
     self_attention = 12 * cfg.depth * batch * tokens**2 * cfg.hidden_size
     cross_attention = 12 * cfg.depth * batch * tokens * text * cfg.hidden_size
     return dense + self_attention + cross_attention
+
+
+def gemm_peak_tflops(device: torch.device, dtype: torch.dtype, repeats: int = 10) -> float:
+    """The machine's matmul rate on one large square GEMM, in TFLOP/s."""
+    n = 8192 if device.type == "cuda" else 2048
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    synchronize(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def preset_shapes(args: argparse.Namespace) -> tuple[TransformerConfig, tuple[int, ...], int]:
@@ -141,21 +165,34 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
 
-    def synchronize() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+    def timed(fn, count: int) -> float:
+        for _ in range(args.warmup):
+            fn()
+        synchronize(device)
+        begin = time.perf_counter()
+        for _ in range(count):
+            fn()
+        synchronize(device)
+        return (time.perf_counter() - begin) / count
 
-    for _ in range(args.warmup):
-        step()
-    synchronize()
-    begin = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    synchronize()
-    seconds = (time.perf_counter() - begin) / args.steps
+    seconds = timed(step, args.steps)
+    guided = 2  # batched classifier-free guidance: the prompt and the empty prompt
+
+    @torch.no_grad()
+    def sampling_step() -> None:
+        dtype = compute_dtype(parallel, device.type)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            model(x0[:guided], torch.rand(guided, device=device), context[:guided], mask[:guided])
+
+    model.eval()
+    generate_seconds = timed(sampling_step, args.steps)
+    model.train()
+    peak = gemm_peak_tflops(device, compute_dtype(parallel, device.type))
 
     flops = counted_flops(cfg, groups, args.batch, tokens, text_tokens)
     achieved = flops / seconds / 1e12
+    generate_flops = counted_flops(cfg, groups, guided, tokens, text_tokens) / 3
+    generate_achieved = generate_flops / generate_seconds / 1e12
     if runtime.is_main:
         results = {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -168,9 +205,16 @@ def main() -> None:
             "step (ms)": seconds * 1000,
             "samples/s per rank": args.batch / seconds,
             "tokens/s per rank": args.batch * tokens / seconds,
-            "counted TFLOP per step": flops / 1e12,
-            "achieved TFLOP/s per rank": achieved,
-            "MFU (%)": 100 * achieved / args.peak_tflops,
+            "counted GFLOP per step": flops / 1e9,
+            "achieved GFLOP/s per rank": achieved * 1e3,
+            "measured GEMM peak GFLOP/s": peak * 1e3,
+            "train_mfu (%)": 100 * achieved / peak,
+            "sampling step (ms)": generate_seconds * 1000,
+            "generate GFLOP/s": generate_achieved * 1e3,
+            "generate_mfu (%)": 100 * generate_achieved / peak,
+            "train_mfu_spec (%)": 100 * achieved / args.peak_tflops
+            if device.type == "cuda"
+            else 0.0,
             "peak memory (GiB)": torch.cuda.max_memory_allocated(device) / 2**30
             if device.type == "cuda"
             else 0.0,
