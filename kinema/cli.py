@@ -245,6 +245,11 @@ def generate(
     if checkpoint is None:
         raise KinemaError("no --checkpoint given: pass a checkpoint or a run folder")
     runtime = _ranks(device)  # under torchrun, one video's tokens are split over the ranks
+    if runtime is not None and step_cache > 0:
+        raise KinemaError(
+            "--step-cache needs every token on one process: ranks splitting a video would "
+            "skip different steps; leave it out under torchrun"
+        )
     target = runtime.device if runtime is not None else _device(device)
     if lora is not None:
         from kinema.adapter import load_with_adapter
