@@ -8,7 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
+from serverkit import make_app
 
 from kinema.data.video_io import write_video
 from kinema.errors import KinemaError
@@ -197,6 +199,23 @@ def test_a_clean_stop_queues_the_running_job_again(model, tmp_path):
         worker.stop()
     stopped = store.get(job.id)
     assert (stopped.status, stopped.progress, stopped.attempts) == ("queued", 0, 0)
+
+
+def test_a_start_removes_files_of_videos_the_store_does_not_hold(model, debug_run, tmp_path):
+    store = JobStore(f"sqlite:///{tmp_path / 'kinema.db'}")
+    kept = add(store)
+    store.close()
+    files = VideoFiles(tmp_path)
+    frames = np.zeros((1, 16, 16, 3), dtype=np.uint8)
+    orphan = new_video_id()  # as if the server died between saving inputs and the insert
+    for video_id in (kept.id, orphan):
+        files.save_input(video_id, "image", frames)
+    (files.root / "notes").mkdir()  # not a video folder: left alone
+    app = make_app(model, debug_run, tmp_path)  # its store: the default DATA/kinema.db
+    with TestClient(app):
+        pass
+    assert files.folder(kept.id).is_dir() and not files.folder(orphan).exists()
+    assert (files.root / "notes").is_dir()
 
 
 def test_serve_command_refuses_unsafe_or_incomplete_settings(debug_run, monkeypatch):

@@ -63,6 +63,9 @@ def create_app(config: ServerConfig, model: KinemaModel) -> FastAPI:
         requeued, failed = store.recover(config.limits.max_attempts)
         if requeued or failed:
             log.warning("after a stop: %d jobs queued again, %d failed", len(requeued), len(failed))
+        orphans = files.remove_orphans(store.ids())
+        if orphans:
+            log.warning("removed the files of %d videos the job store does not hold", len(orphans))
         state.worker.start()
         try:
             yield

@@ -98,3 +98,15 @@ class VideoFiles:
 
     def remove(self, video_id: str) -> None:
         shutil.rmtree(self.folder(video_id), ignore_errors=True)
+
+    def remove_orphans(self, known: set[str]) -> list[str]:
+        """Remove the folders of videos the job store does not know (left by a crash between
+        saving a job's inputs and storing the job, or during a delete); their ids."""
+        orphans = [
+            child.name
+            for child in self.root.iterdir()
+            if child.is_dir() and VIDEO_ID.match(child.name) and child.name not in known
+        ]
+        for video_id in orphans:
+            self.remove(video_id)
+        return orphans

@@ -176,6 +176,11 @@ class JobStore:
             row = self._row(session, video_id)
             return None if row is None else _job(row)
 
+    def ids(self) -> set[str]:
+        """Every stored video id."""
+        with self._session() as session:
+            return set(session.scalars(select(_VideoRow.id)).all())
+
     def page(self, after: str | None, limit: int, ascending: bool) -> tuple[list[Job], bool]:
         """Up to `limit` jobs after the one named `after` (None: from the start), and
         whether more follow. Raises KeyError when `after` names no job."""
