@@ -67,7 +67,8 @@ def _shapes_tiny() -> TrainConfig:
 
     8 latent channels keep small shapes' corners (a 4-channel latent turned every star into a
     blob); the transformer stage encodes a pool of 16k clips once, so its steps cost only the
-    transformer, and its adaLN also sees the pooled prompt. It trains every prompting mode.
+    transformer, and its adaLN also sees the pooled prompt. Text-to-video only: on this
+    budget, training every mode (`EVERY_MODE`) cost 5 points of mean attribute accuracy.
     """
     return _run(
         "shapes-tiny",
@@ -104,7 +105,6 @@ def _shapes_tiny() -> TrainConfig:
             log_every=25,
             weight_decay=0.01,
         ),
-        EVERY_MODE,
     )
 
 
