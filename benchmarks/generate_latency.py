@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from results_table import print_side_by_side  # benchmarks/, beside this script
 
+from kinema.memory import peak_rss_bytes, reset_peak_rss
 from kinema.model import load_model
 from kinema.pipeline import GenerationRequest, generate
 
@@ -34,15 +35,13 @@ def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     else:
-        with open("/proc/self/clear_refs", "w") as clear:
-            clear.write("5")
+        reset_peak_rss()
 
 
 def peak_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    return peak_rss_bytes() / 2**20
 
 
 def synchronize(device: torch.device) -> None:

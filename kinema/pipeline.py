@@ -195,7 +195,6 @@ class _WindowSampler:
         )
         self.cache_threshold = request.step_cache
         self.step_cache: StepCache | None = None  # a fresh one for every window
-        self.skipped_steps = 0
         self.total = windows * settings.steps
         self.done = 0
         self.progress = progress
@@ -257,8 +256,6 @@ class _WindowSampler:
         if self.cache_threshold > 0:
             self.step_cache = StepCache(self.cache_threshold)
         latent = sampler(velocity_fn, start, schedule, callback=self._step_done)
-        if self.step_cache is not None:
-            self.skipped_steps += self.step_cache.skipped
         if window is not None:
             latent = given.apply(latent)
         return video_to_frames(self.model.autoencoder.decode(self.model.denormalize_latent(latent)))

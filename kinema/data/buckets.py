@@ -84,15 +84,19 @@ def stage_buckets(cfg: TrainConfig, batch_size: int) -> list[Bucket]:
     configs = cfg.data.buckets or tuple(
         default_buckets(world.height, world.width, world.frames, cfg.model)
     )
-    volume = world.height * world.width * world.frames
     buckets = []
     for config in configs:
         check_bucket(config, cfg.model)
-        size = config.batch_size or max(
-            1, round(batch_size * volume / (config.height * config.width * config.frames))
-        )
+        size = bucket_batch_size(config, batch_size, world.height * world.width * world.frames)
         buckets.append(Bucket(config.height, config.width, config.frames, size))
     return buckets
+
+
+def bucket_batch_size(bucket: BucketConfig, batch_size: int, volume: int) -> int:
+    """The bucket's own batch size, or the stage's scaled by how many pixels × frames a clip
+    of the base shape (`volume`) holds against one of this bucket."""
+    clip = bucket.height * bucket.width * bucket.frames
+    return bucket.batch_size or max(1, round(batch_size * volume / clip))
 
 
 def assign_bucket(

@@ -26,11 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from kinema.autoencoder import psnr
 from kinema.config import WorldConfig
 from kinema.eval.analyzer import AnalyzedObject, analyze_video
 from kinema.eval.metrics import check_video
 from kinema.eval.parser import parse_prompt
+from kinema.memory import peak_rss_bytes, reset_peak_rss
 from kinema.model import KinemaModel
 from kinema.pipeline import GenerationRequest, generate
 from kinema.world.captions import describe
@@ -93,9 +96,8 @@ def largest_step(obj: WorldObject, frames: int, fps: float, height: int, width: 
 
 
 def frame_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two uint8 frames."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    """PSNR in dB of two uint8 frames (scaled to a peak-to-peak of 2, as `psnr` takes)."""
+    return psnr(torch.from_numpy(a) / 127.5, torch.from_numpy(b) / 127.5)
 
 
 def keeps_identity(frames: np.ndarray, fps: float, obj: WorldObject) -> bool:
@@ -283,14 +285,10 @@ def aspect_adherence(
 
 
 def peak_resident_bytes(run: Callable[[], object]) -> tuple[object, int]:
-    """What `run()` returns and the process's peak resident memory while it ran (Linux:
-    the peak is reset through /proc/self/clear_refs first)."""
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")
+    """What `run()` returns and the process's peak resident memory while it ran."""
+    reset_peak_rss()
     result = run()
-    with open("/proc/self/status") as status:
-        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    return result, peak * 1024
+    return result, peak_rss_bytes()
 
 
 def long_video(

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from kinema.config import TrainConfig, WorldConfig
+from kinema.data.buckets import bucket_batch_size, stage_buckets
 from kinema.errors import KinemaError
 from kinema.world import WorldDataset
 
@@ -55,9 +56,7 @@ def world_shapes(world: WorldConfig, batch_size: int) -> list[WorldShape]:
     volume = world.height * world.width * world.frames
     shapes = [base]
     for bucket in extra:
-        size = bucket.batch_size or max(
-            1, round(batch_size * volume / (bucket.height * bucket.width * bucket.frames))
-        )
+        size = bucket_batch_size(bucket, batch_size, volume)
         share = world.bucket_share / len(extra)
         shapes.append(WorldShape(bucket.height, bucket.width, bucket.frames, size, share))
     return shapes
@@ -112,7 +111,6 @@ def batch_source(cfg: TrainConfig, seed: int, batch_size: int) -> BatchSource:
     """The world, or the run's clips cut to its buckets with this stage's batch sizes."""
     if not uses_clips(cfg):
         return WorldBatches(cfg.world, seed, batch_size)
-    from kinema.data.buckets import stage_buckets
     from kinema.data.clips import load_clips
     from kinema.data.loader import ClipBatches
 
