@@ -8,6 +8,8 @@ const state = {
   current: null,       // the id of the last video submitted here
   cards: new Map(),    // id -> card element (kept, so playing videos are not reset)
   media: new Map(),    // id -> object URL of the downloaded mp4
+  listsAsked: 0,       // gallery lists requested so far
+  listShown: 0,        // the newest request whose answer the gallery shows
 };
 
 // ---- the API ------------------------------------------------------------------------------
@@ -179,6 +181,9 @@ function showCurrent(video) {
 // ---- the gallery --------------------------------------------------------------------------
 
 async function refresh() {
+  // Refreshes overlap (the poll, a submit, a delete): an answer that arrives after a newer
+  // one is dropped, or a finished video would flip back to "in_progress" for a moment.
+  const asked = ++state.listsAsked;
   let list;
   try {
     list = await (await api("/videos?limit=50&order=desc")).json();
@@ -186,6 +191,8 @@ async function refresh() {
     if (error.status === 401) $("key-row").hidden = false;
     return;
   }
+  if (asked < state.listShown) return;
+  state.listShown = asked;
   const seen = new Set();
   const gallery = $("gallery");
   list.data.forEach((video, index) => {
