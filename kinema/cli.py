@@ -195,6 +195,13 @@ def generate(
     ] = 0.0,
     sampler: Annotated[str | None, typer.Option(help="euler or heun")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda … (default: best)")] = None,
+    low_memory: Annotated[
+        bool,
+        typer.Option(
+            help="Decode one latent frame at a time; on an accelerator, keep the text "
+            "encoder and autoencoder on the CPU except while they run"
+        ),
+    ] = False,
     expand: Annotated[
         bool, typer.Option(help="Rewrite the prompt in the detailed caption style first")
     ] = False,
@@ -257,6 +264,9 @@ def generate(
         model = load_with_adapter(checkpoint, lora, target)
     else:
         model = load_model(checkpoint, target)
+    if low_memory:
+        model.text_encoder.to("cpu")
+        model.autoencoder.to("cpu")
     if runtime is not None:
         from kinema.distributed.sequence import split_over_ranks
 
@@ -273,6 +283,7 @@ def generate(
         width=width,
         negative_prompt=negative_prompt,
         step_cache=step_cache,
+        low_memory=low_memory,
         sampler=sampler,
         direction=direction,
         loop=loop,

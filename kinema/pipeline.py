@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,9 @@ from kinema.flow import (
 from kinema.model import KinemaModel
 
 MAX_PROMPT_CHARS = 1000
+# Latent frames the autoencoder decodes at a time (32 pixel frames): its activations, the
+# largest tensors of a generation, stay those of one chunk however long the video.
+DECODE_CHUNK = 8
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class GenerationRequest:
     # Skip the transformer's blocks on steps whose input barely changed (kinema/dit/
     # step_cache.py): the threshold on the accumulated relative change; 0 computes every step.
     step_cache: float = 0.0
+    # Low-memory mode: decode one latent frame at a time, and keep the text encoder and the
+    # autoencoder off the accelerator except while they run.
+    low_memory: bool = False
 
     def mode(self) -> str:
         """text, image, extend, loop, connect or edit; refuses a request naming two."""
@@ -160,6 +167,18 @@ def _settings(model: KinemaModel, request: GenerationRequest, mode: str) -> _Set
     return _Settings(frames, height, width, steps, guidance, sampler)
 
 
+@contextmanager
+def on_device(module: torch.nn.Module, device: torch.device, borrow: bool) -> Iterator[None]:
+    """`module` on `device` for the block; with `borrow` (the low-memory mode's text encoder
+    and autoencoder on an accelerator) back on the CPU after it."""
+    module.to(device)  # a no-op where it already is
+    try:
+        yield
+    finally:
+        if borrow:
+            module.to("cpu")
+
+
 class _WindowSampler:
     """Samples windows of latent frames for one request, all from one seeded noise stream."""
 
@@ -175,8 +194,13 @@ class _WindowSampler:
         self.settings = settings
         self.temporal = model.config.autoencoder.temporal_compression
         self.generator = torch.Generator().manual_seed(request.seed)
-        context, mask = model.text_encoder.encode([check_prompt(request.prompt)])
-        negative, negative_mask = model.text_encoder.encode([request.negative_prompt])
+        device = model.device
+        # Low memory on an accelerator: the text encoder and autoencoder wait on the CPU.
+        self.borrow = request.low_memory and device.type != "cpu"
+        self.decode_chunk = 1 if request.low_memory else DECODE_CHUNK
+        with on_device(model.text_encoder, device, self.borrow):
+            context, mask = model.text_encoder.encode([check_prompt(request.prompt)])
+            negative, negative_mask = model.text_encoder.encode([request.negative_prompt])
 
         prepared: list[tuple[Tensor, PreparedText]] = []  # (context, its prepared text)
 
@@ -213,8 +237,18 @@ class _WindowSampler:
 
     def encode(self, pixels: np.ndarray) -> Tensor:
         """(T, H, W, 3) uint8 -> the normalised latent (1, C, L, h, w) (the posterior mean)."""
-        mean, _ = self.model.autoencoder.encode(frames_to_video(pixels[None], self.model.device))
+        device = self.model.device
+        with on_device(self.model.autoencoder, device, self.borrow):
+            mean, _ = self.model.autoencoder.encode(frames_to_video(pixels[None], device))
         return self.model.normalize_latent(mean)
+
+    def decode(self, latent: Tensor) -> np.ndarray:
+        """Normalised latent (1, C, L, h, w) -> (T, H, W, 3) uint8, a chunk at a time."""
+        latent = self.model.denormalize_latent(latent)
+        autoencoder = self.model.autoencoder
+        with on_device(autoencoder, latent.device, self.borrow):
+            chunks = autoencoder.decode_chunks(latent, self.decode_chunk)
+            return np.concatenate([video_to_frames(chunk) for chunk in chunks])
 
     def given(self, window: modes.Window) -> GivenFrames:
         latent = self.encode(modes.fill_unknown(window))
@@ -258,7 +292,7 @@ class _WindowSampler:
         latent = sampler(velocity_fn, start, schedule, callback=self._step_done)
         if window is not None:
             latent = given.apply(latent)
-        return video_to_frames(self.model.autoencoder.decode(self.model.denormalize_latent(latent)))
+        return self.decode(latent)
 
 
 def _extend(sampler: _WindowSampler, clip: np.ndarray, added: int, backward: bool) -> np.ndarray:

@@ -139,6 +139,31 @@ def test_prefix_encodes_and_decodes_alone() -> None:
     )
 
 
+@torch.no_grad()
+def test_chunked_decoding_equals_whole_decoding() -> None:
+    """Streaming the decoder chunk by chunk, each causal conv carrying its last input frames,
+    gives the whole video's pixels exactly, whatever the chunk size."""
+    torch.manual_seed(1)
+    model = VideoAutoencoder(AutoencoderConfig(latent_channels=4, base_channels=8)).eval()
+    for module in model.modules():  # every residual branch live, so time really mixes
+        if isinstance(module, torch.nn.Conv3d):
+            torch.nn.init.normal_(module.weight, std=0.1)
+    latent = torch.randn(1, 4, 7, 4, 4, generator=torch.Generator().manual_seed(0))
+    whole = model.decode(latent)
+    for chunk, lengths in ((1, [1, 4, 4, 4, 4, 4, 4]), (3, [9, 12, 4]), (7, [25]), (20, [25])):
+        parts = list(model.decode_chunks(latent, chunk))
+        assert [part.shape[2] for part in parts] == lengths
+        torch.testing.assert_close(torch.cat(parts, dim=2), whole, rtol=1e-5, atol=1e-6)
+    # Streaming ends with the generator: a later whole decode is unchanged.
+    torch.testing.assert_close(model.decode(latent), whole, rtol=0, atol=0)
+    abandoned = model.decode_chunks(latent, 2)
+    next(abandoned)
+    abandoned.close()
+    torch.testing.assert_close(model.decode(latent), whole, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="at least 1 latent frame"):
+        next(model.decode_chunks(latent, 0))
+
+
 # --- size rules --------------------------------------------------------------------------
 
 

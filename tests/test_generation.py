@@ -32,6 +32,18 @@ def test_same_seed_gives_identical_frames(debug_run):
     assert not np.array_equal(first, other)
 
 
+def test_low_memory_generation_gives_the_same_frames(debug_run):
+    """Low memory decodes one latent frame at a time (and on an accelerator borrows the
+    text encoder and autoencoder from the CPU): the frames are the default path's."""
+    model = load_model(debug_run)
+    request = GenerationRequest(prompt=PROMPT, seed=3, steps=3, frames=13)
+    default = generate(model, request)
+    low = generate(model, replace(request, low_memory=True))
+    assert default.shape == (13, 16, 16, 3)
+    assert np.array_equal(default, low)
+    assert model.autoencoder.decoder.conv_in.carry is None  # streaming state released
+
+
 def test_generation_refuses_impossible_sizes(debug_run):
     model = load_model(debug_run)
     with pytest.raises(KinemaError, match="1 \\+ 4k"):

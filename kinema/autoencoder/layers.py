@@ -25,6 +25,11 @@ class CausalConv3d(nn.Module):
     output frame blind to later inputs. Height and width are zero-padded symmetrically.
     With `kernel_t = 2, stride_t = 2` this is the causal temporal halving: frame 0 is paired
     with its own copy, then frames (1, 2), (3, 4), ... are combined, so 1 + 2m -> 1 + m.
+
+    Streaming (`set_streaming(True)`, stride 1 in time only): consecutive calls take
+    consecutive chunks of one video, and each chunk is padded with the last `kernel_t - 1`
+    input frames of the call before instead of copies of its own first frame, so the chunks'
+    outputs are the whole video's output cut into pieces.
     """
 
     def __init__(
@@ -37,6 +42,9 @@ class CausalConv3d(nn.Module):
         super().__init__()
         kernel_t, kernel_h, kernel_w = kernel_size
         self.time_pad = kernel_t - 1
+        self.stride_t = stride[0]
+        self.streaming = False
+        self.carry: Tensor | None = None  # streaming: the previous chunk's last input frames
         self.conv = nn.Conv3d(
             in_channels,
             out_channels,
@@ -45,10 +53,22 @@ class CausalConv3d(nn.Module):
             padding=(0, kernel_h // 2, kernel_w // 2),
         )
 
+    def set_streaming(self, on: bool) -> None:
+        """Start (or stop) treating calls as consecutive chunks of one video."""
+        if on and self.stride_t != 1:
+            raise ValueError("a time-strided causal convolution cannot stream chunks")
+        self.streaming, self.carry = on, None
+
     def forward(self, x: Tensor) -> Tensor:
         if self.time_pad:
-            # (B, C, T, H, W) -> (B, C, time_pad + T, H, W), the new frames copies of frame 0
-            x = F.pad(x, (0, 0, 0, 0, self.time_pad, 0), mode="replicate")
+            if self.carry is not None:
+                # (B, C, time_pad, H, W) + (B, C, T, H, W) -> (B, C, time_pad + T, H, W)
+                x = torch.cat([self.carry, x], dim=2)
+            else:
+                # (B, C, T, H, W) -> (B, C, time_pad + T, H, W), the new frames copies of frame 0
+                x = F.pad(x, (0, 0, 0, 0, self.time_pad, 0), mode="replicate")
+            if self.streaming:
+                self.carry = x[:, :, -self.time_pad :]
         return self.conv(x)
 
 
@@ -106,12 +126,16 @@ def fold_into_channels(x: Tensor, space: bool, time: bool) -> Tensor:
     return rearrange(x, "b c (t pt) (h ph) (w pw) -> b (c pt ph pw) t h w", pt=pt, ph=ps, pw=ps)
 
 
-def unfold_from_channels(x: Tensor, space: bool, time: bool) -> Tensor:
-    """Inverse of `fold_into_channels`: (B, C·8, 1 + m, h, w) -> (B, C, 1 + 2m, 2h, 2w)."""
+def unfold_from_channels(x: Tensor, space: bool, time: bool, starts_video: bool = True) -> Tensor:
+    """Inverse of `fold_into_channels`: (B, C·8, 1 + m, h, w) -> (B, C, 1 + 2m, 2h, 2w).
+
+    `starts_video=False` (a later chunk of a streamed video, which has no frame 0):
+    (B, C·8, m, h, w) -> (B, C, 2m, 2h, 2w).
+    """
     pt, ps = (2 if time else 1), (2 if space else 1)
     # (B, C·pt·ps·ps, t, h, w) -> (B, C, pt·t, ps·h, ps·w)
     x = rearrange(x, "b (c pt ph pw) t h w -> b c (t pt) (h ph) (w pw)", pt=pt, ph=ps, pw=ps)
-    return x[:, :, 1:] if time else x  # frame 0's first copy dropped: 2 + 2m -> 1 + 2m
+    return x[:, :, 1:] if time and starts_video else x  # frame 0's first copy dropped
 
 
 class Downsample(nn.Module):
@@ -160,13 +184,23 @@ class Upsample(nn.Module):
         self.repeats = unfolded // in_channels
         self.time_conv = CausalConv3d(in_channels, 2 * in_channels, (3, 1, 1)) if time else None
         self.conv = CausalConv3d(in_channels, out_channels, (1, 3, 3))
+        self.streaming = False
+        self.started = False  # streaming: frame 0 was in an earlier chunk
+
+    def set_streaming(self, on: bool) -> None:
+        """Start (or stop) treating calls as consecutive chunks of one video."""
+        self.streaming, self.started = on, False
 
     def forward(self, x: Tensor) -> Tensor:
+        starts_video = not self.started
+        self.started = self.streaming
         # (B, C, t, h, w) -> (B, C·r, t, h, w), each channel repeated r times in a row
         shortcut = repeat(x, "b c t h w -> b (c r) t h w", r=self.repeats)
-        shortcut = unfold_from_channels(shortcut, self.space, self.time)
+        shortcut = unfold_from_channels(shortcut, self.space, self.time, starts_video)
         if self.time_conv is not None:
-            x = unfold_from_channels(self.time_conv(x), space=False, time=True)
+            x = unfold_from_channels(
+                self.time_conv(x), space=False, time=True, starts_video=starts_video
+            )
         x = self.conv(channels_last(x))
         if self.space:
             x = F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest")

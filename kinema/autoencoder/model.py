@@ -12,6 +12,7 @@ this raised held-out PSNR by about 5 dB over the same network without shortcuts.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -211,6 +212,10 @@ class VideoAutoencoder(nn.Module):
 
     def decode_raw(self, latent: Tensor) -> Tensor:
         """(B, C, 1 + k, h, w) -> (B, 3, 1 + 4k, h·s, w·s), unclamped (the training path)."""
+        self._check_latent(latent)
+        return self.decoder(latent)
+
+    def _check_latent(self, latent: Tensor) -> None:
         if latent.ndim != 5 or latent.shape[1] != self.cfg.latent_channels:
             raise KinemaError(
                 f"latent must be (B, {self.cfg.latent_channels}, t, h, w), "
@@ -219,11 +224,31 @@ class VideoAutoencoder(nn.Module):
         t, h, w = latent.shape[2:]
         s = self.cfg.spatial_compression
         self.check_input_size(self.pixel_frames(t), h * s, w * s)
-        return self.decoder(latent)
 
     def decode(self, latent: Tensor) -> Tensor:
         """(B, C, 1 + k, h, w) -> pixels (B, 3, 1 + 4k, h·s, w·s) clamped to [-1, 1]."""
         return self.decode_raw(latent).clamp(-1.0, 1.0)
+
+    @torch.no_grad()
+    def decode_chunks(self, latent: Tensor, chunk: int) -> Iterator[Tensor]:
+        """`decode`, `chunk` latent frames at a time, so the decoder's activations are those
+        of one chunk however long the video: yields clamped pixels, 1 + 4(chunk - 1) frames
+        first, then 4·chunk per chunk (the last may be shorter); concatenated in time they
+        equal `decode(latent)`. Every causal convolution carries its last input frames from
+        one chunk into the next (inference only; not for two videos at once).
+        """
+        if chunk < 1:
+            raise KinemaError(f"a decoding chunk holds at least 1 latent frame, got {chunk}")
+        self._check_latent(latent)
+        streamed = [m for m in self.decoder.modules() if hasattr(m, "set_streaming")]
+        for module in streamed:
+            module.set_streaming(True)
+        try:
+            for start in range(0, latent.shape[2], chunk):
+                yield self.decoder(latent[:, :, start : start + chunk]).clamp(-1.0, 1.0)
+        finally:
+            for module in streamed:
+                module.set_streaming(False)
 
     def forward(
         self,
