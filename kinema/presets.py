@@ -45,6 +45,12 @@ def _run(
 EVERY_MODE = ConditioningConfig(
     image_to_video=0.12, extend_forward=0.08, extend_backward=0.06, connect=0.08, image_steps=0.05
 )
+# RoPE's base for grids of a few tokens per axis (shapes-tiny: 3 × 4 × 4). With the usual
+# 10000 only one or two of each axis' rotation pairs turn measurably between neighbours;
+# 100 spreads them over the grid (the slowest still spans ~290 tokens). In 1500-step runs
+# on shapes-tiny it raised mean attribute accuracy from 45% to 51% (colour 53% -> 91%) and
+# gave the first measurable use of direction words.
+SMALL_GRID_ROPE_THETA = 100.0
 MINILM = TextConfig(kind="minilm", max_tokens=48, width=384)
 
 
@@ -82,6 +88,7 @@ def _shapes_tiny() -> TrainConfig:
             patch_size=(1, 2, 2),
             context_dim=128,
             pooled_text=True,
+            rope_theta=SMALL_GRID_ROPE_THETA,
         ),
         TextConfig(vocabulary=tuple(vocabulary()), width=128, depth=2, num_heads=4),
         FlowConfig(sample_steps=25, guidance=4.0),
@@ -138,6 +145,7 @@ def _shapes_64() -> TrainConfig:
             patch_size=(1, 2, 2),
             context_dim=MINILM.width,
             pooled_text=True,
+            rope_theta=SMALL_GRID_ROPE_THETA,  # 5 × 4 × 4 tokens at 64×64
         ),
         MINILM,
         FlowConfig(sample_steps=25, guidance=4.0),

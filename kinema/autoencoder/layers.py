@@ -67,8 +67,8 @@ class CausalConv3d(nn.Module):
             else:
                 # (B, C, T, H, W) -> (B, C, time_pad + T, H, W), the new frames copies of frame 0
                 x = F.pad(x, (0, 0, 0, 0, self.time_pad, 0), mode="replicate")
-            if self.streaming:
-                self.carry = x[:, :, -self.time_pad :]
+            if self.streaming:  # a copy: a view would keep this chunk's whole input alive
+                self.carry = x[:, :, -self.time_pad :].clone()
         return self.conv(x)
 
 
