@@ -98,6 +98,10 @@ class TransformerConfig:
     # Also condition adaLN on the mean of the prompt's token states (as SD3 and Flux add a
     # pooled text vector to the timestep embedding): a global signal every block sees.
     pooled_text: bool = False
+    # Also add an embedding of each token's absolute place (frame index, and row and column
+    # as fractions of the frame) to its input: RoPE alone tells a token only where it is
+    # relative to others. 0: none; else the sinusoid frequencies per axis.
+    absolute_positions: int = 0
 
 
 @dataclass(frozen=True)

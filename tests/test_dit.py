@@ -23,7 +23,10 @@ TINY = TransformerConfig(
     latent_channels=4, patch_size=(1, 2, 2), hidden_size=64, depth=2, num_heads=4, context_dim=32
 )
 TINY_POOLED = replace(TINY, pooled_text=True)  # adaLN also sees the mean text state
-BOTH = pytest.mark.parametrize("cfg", [TINY, TINY_POOLED], ids=["cross-attention", "pooled"])
+TINY_PLACED = replace(TINY, absolute_positions=4)  # tokens also see where they are
+BOTH = pytest.mark.parametrize(
+    "cfg", [TINY, TINY_POOLED, TINY_PLACED], ids=["cross-attention", "pooled", "absolute"]
+)
 
 
 @pytest.fixture(autouse=True)
@@ -180,6 +183,22 @@ def test_gradients_reach_every_parameter(cfg: TransformerConfig) -> None:
     loss.backward()
     dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not dead, f"no gradient for {dead}"
+
+
+def test_absolute_positions_place_rows_and_columns_as_fractions() -> None:
+    """The absolute embedding tells every token of a grid apart, and reads rows and columns
+    as fractions of the frame: column 0 of 2 (centre 1/4) is column 1 of 6 (centre 1/4)."""
+    from kinema.dit.model import AbsolutePositionEmbedder
+
+    embedder = AbsolutePositionEmbedder(4, 16)
+    positions = grid_positions((2, 2, 2))
+    placed = embedder(positions, (2, 2, 2))
+    assert len({tuple(row) for row in placed.tolist()}) == len(positions)
+    quarter_of_two = embedder(torch.tensor([[1, 1, 0]]), (2, 2, 2))
+    quarter_of_six = embedder(torch.tensor([[1, 1, 1]]), (2, 2, 6))
+    half_of_six = embedder(torch.tensor([[1, 1, 2]]), (2, 2, 6))
+    torch.testing.assert_close(quarter_of_two, quarter_of_six)
+    assert not torch.allclose(quarter_of_two, half_of_six)
 
 
 def test_per_frame_time_equal_frames_matches_per_sample() -> None:

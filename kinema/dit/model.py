@@ -69,6 +69,28 @@ class SequenceSplit(Protocol):
         ...
 
 
+class AbsolutePositionEmbedder(nn.Module):
+    """Sinusoids of a token's frame index and of its row and column as fractions of the
+    frame (so "the left edge" means the same at any width), through a linear layer."""
+
+    def __init__(self, frequencies: int, dim: int) -> None:
+        super().__init__()
+        self.register_buffer(
+            "frequencies", 2.0 ** torch.arange(frequencies, dtype=torch.float32), persistent=False
+        )
+        self.linear = nn.Linear(6 * frequencies, dim)
+
+    def forward(self, positions: Tensor, grid: tuple[int, int, int]) -> Tensor:
+        """positions (N, 3) integer (t, h, w) of a grid (T, H, W) -> (N, dim)."""
+        place = positions.float()
+        # frame index in units of 8 latent frames; rows and columns at cell centres in [0, 1]
+        scale = torch.tensor([1 / 8, 1 / grid[1], 1 / grid[2]], device=place.device)
+        offset = torch.tensor([0.0, 0.5, 0.5], device=place.device)
+        angles = ((place + offset) * scale)[:, :, None] * math.pi * self.frequencies  # (N, 3, F)
+        features = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(1)  # (N, 6F)
+        return self.linear(features.to(self.linear.weight.dtype))
+
+
 class DiffusionTransformer(nn.Module):
     """Predicts the flow velocity of a latent video under a text prompt; owns no loss or sampler."""
 
@@ -87,6 +109,11 @@ class DiffusionTransformer(nn.Module):
         patch_dim = cfg.latent_channels * math.prod(self.patch_size)
 
         self.x_embedder = nn.Linear(patch_dim, dim)
+        self.position_embedder = (
+            AbsolutePositionEmbedder(cfg.absolute_positions, dim)
+            if cfg.absolute_positions
+            else None
+        )
         self.t_embedder = TimestepEmbedder(dim)
         self.context_embedder = ContextEmbedder(cfg.context_dim, dim)
         self.pooled_embedder = ContextEmbedder(cfg.context_dim, dim) if cfg.pooled_text else None
@@ -187,6 +214,8 @@ class DiffusionTransformer(nn.Module):
         if split is not None:
             patches = split.shard(patches, dim=1)  # (B, N/P, C·pt·ph·pw)
         tokens = self.x_embedder(patches)  # (B, N or N/P, D)
+        if self.position_embedder is not None:
+            tokens = tokens + self.position_embedder(positions, grid)  # (N or N/P, D) broadcast
         if prepared is None:
             context = self.context_embedder(context)  # (B, L, D)
         if step_cache is not None and step_cache.reuse(self._indicator(tokens, cond, cond_index)):
