@@ -144,7 +144,7 @@ class DiffusionTransformer(nn.Module):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """DiT init: xavier linears, N(0, 0.02) embedding MLPs, and zeros for every adaLN
+        """DiT init: xavier linears, an N(0, 0.02) timestep MLP, and zeros for every adaLN
         modulation, the cross-attention output and the output layer, so the untrained model
         returns exactly 0 and every block starts as the identity."""
         for module in self.modules():
@@ -153,10 +153,12 @@ class DiffusionTransformer(nn.Module):
                 nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm | nn.RMSNorm):
                 module.reset_parameters()
-        embedders = [self.t_embedder, self.context_embedder, self.pooled_embedder]
-        for embedder in (e for e in embedders if e is not None):
-            nn.init.normal_(embedder.fc1.weight, std=0.02)
-            nn.init.normal_(embedder.fc2.weight, std=0.02)
+        # The timestep MLP starts small (DiT). The text embedders keep their xavier init: at
+        # N(0, 0.02) they shrank the prompt ~20× before cross-attention, and in a world whose
+        # captions differ only in direction, 1500 steps learned nothing of it (10.9% right,
+        # chance) where xavier learned 40.6% (benchmarks/caption_swap.py shows the same).
+        nn.init.normal_(self.t_embedder.fc1.weight, std=0.02)
+        nn.init.normal_(self.t_embedder.fc2.weight, std=0.02)
         zeroed = [self.final_layer.modulation[-1], self.final_layer.linear]
         for block in self.blocks:
             zeroed += [block.modulation[-1], block.cross_attn.proj]
