@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from results_table import print_side_by_side  # benchmarks/, beside this script
+from isolated_case import peak_then_time, run_case  # benchmarks/, beside this script
+from results_table import print_side_by_side
 
-from kinema.memory import peak_rss_bytes, reset_peak_rss
 from kinema.model import build_model, load_model
 from kinema.pipeline import video_to_frames
 from kinema.presets import get_preset
@@ -57,12 +53,6 @@ def latent_of(model, length: int) -> torch.Tensor:
     return torch.randn(shape, generator=torch.Generator().manual_seed(length))
 
 
-# glibc serves large blocks from the heap once its mmap threshold has adapted upwards, and
-# freed heap memory stays resident: a fixed threshold makes every tensor its own mapping,
-# so resident memory follows live tensors and each case's peak is its own.
-CHILD_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
-
-
 @torch.no_grad()
 def one_case(args: argparse.Namespace) -> None:
     """The child process: peak memory of a first decode over the loaded model's resident
@@ -71,13 +61,9 @@ def one_case(args: argparse.Namespace) -> None:
     model = load(args)
     autoencoder = model.autoencoder.eval()
     latent = latent_of(model, length)
-    reset_peak_rss()
-    before = peak_rss_bytes()
-    frames = decoded_frames(autoencoder, latent, chunk or None)
-    peak = (peak_rss_bytes() - before) / 2**20
-    start = time.perf_counter()
-    decoded_frames(autoencoder, latent, chunk or None)
-    seconds = time.perf_counter() - start
+    frames, peak, seconds = peak_then_time(
+        lambda: decoded_frames(autoencoder, latent, chunk or None)
+    )
     print(
         json.dumps(
             {
@@ -115,12 +101,7 @@ def main() -> None:
     for length in args.lengths:
         column: dict[str, float | int] = {}
         for name, chunk in ways.items():
-            child = [sys.executable, __file__, *passed, "--case", str(length), str(chunk)]
-            result = json.loads(
-                subprocess.run(
-                    child, capture_output=True, text=True, env=CHILD_ENV, check=True
-                ).stdout.splitlines()[-1]
-            )
+            result = run_case(__file__, [*passed, "--case", str(length), str(chunk)])
             column["latent_frames"], column["frames"] = result["latent_frames"], result["frames"]
             column[f"{name}_peak_mib"] = round(result["peak"], 1)
             column[f"{name}_s"] = round(result["seconds"], 3)

@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from results_table import print_side_by_side  # benchmarks/, beside this script
+from isolated_case import peak_then_time, run_case  # benchmarks/, beside this script
+from results_table import print_side_by_side
 
 from kinema.dit import patch_grid
-from kinema.memory import peak_rss_bytes, reset_peak_rss
 from kinema.model import build_model
 from kinema.pipeline import DECODE_CHUNK, video_to_frames
 from kinema.presets import get_preset
@@ -36,12 +33,6 @@ from kinema.presets import get_preset
 # (sweep, frames, height, width). 128×128 is 64 tokens per latent frame at ×8 and patch 2.
 FRAME_SWEEP = [("frames", f, 128, 128) for f in (1, 17, 65, 257, 1021)]
 RESOLUTION_SWEEP = [("resolution", 17, s, s) for s in (64, 128, 256, 512)]
-
-
-# glibc serves large blocks from the heap once its mmap threshold has adapted upwards, and
-# freed heap memory stays resident: a fixed threshold makes every tensor its own mapping,
-# so resident memory follows live tensors and each case's peak is its own.
-CHILD_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
 def tokens_of(config, frames: int, height: int, width: int) -> tuple[int, tuple[int, ...]]:
@@ -76,13 +67,8 @@ def one_case(preset: str, frames: int, height: int, width: int, part: str) -> di
             chunks = model.autoencoder.decode_chunks(latent, DECODE_CHUNK)
             np.concatenate([video_to_frames(chunk) for chunk in chunks])
 
-    reset_peak_rss()
-    before = peak_rss_bytes()
-    call()
-    peak = (peak_rss_bytes() - before) / 2**20
-    start = time.perf_counter()
-    call()
-    return {"seconds": time.perf_counter() - start, "peak_mib": peak}
+    _, peak, seconds = peak_then_time(call)
+    return {"seconds": seconds, "peak_mib": peak}
 
 
 def plot(columns: dict[str, dict], path: Path) -> None:
@@ -148,21 +134,10 @@ def main() -> None:
             continue
         column: dict = {"sweep": sweep, "tokens": tokens}
         for part in ("step", "decode"):
-            child = [
-                sys.executable,
-                __file__,
-                "--preset",
-                args.preset,
-                "--threads",
-                str(args.threads),
-                "--case",
-                str(frames),
-                str(height),
-                str(width),
-                part,
-            ]
-            done = subprocess.run(child, capture_output=True, text=True, env=CHILD_ENV, check=True)
-            result = json.loads(done.stdout.splitlines()[-1])
+            case = ["--case", str(frames), str(height), str(width), part]
+            result = run_case(
+                __file__, ["--preset", args.preset, "--threads", str(args.threads), *case]
+            )
             column[f"{part}_s"] = round(result["seconds"], 3)
             column[f"{part}_peak_mib"] = round(result["peak_mib"], 1)
         columns[name] = column

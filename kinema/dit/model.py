@@ -156,7 +156,7 @@ class DiffusionTransformer(nn.Module):
         # The timestep MLP starts small (DiT). The text embedders keep their xavier init: at
         # N(0, 0.02) they shrank the prompt ~20× before cross-attention, and in a world whose
         # captions differ only in direction, 1500 steps learned nothing of it (10.9% right,
-        # chance) where xavier learned 40.6% (benchmarks/caption_swap.py shows the same).
+        # chance) where xavier learned 40.6%.
         nn.init.normal_(self.t_embedder.fc1.weight, std=0.02)
         nn.init.normal_(self.t_embedder.fc2.weight, std=0.02)
         zeroed = [self.final_layer.modulation[-1], self.final_layer.linear]
