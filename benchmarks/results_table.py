@@ -15,7 +15,10 @@ def print_results(results: dict[str, Any], json_path: Path | None) -> None:
 
 
 def _shown(value: Any) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+    """Floats to 2 decimals; below 0.1, to 2 significant digits, so small values stay visible."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.2f}" if value == 0 or abs(value) >= 0.1 else f"{value:.2g}"
 
 
 def print_side_by_side(

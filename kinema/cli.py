@@ -14,7 +14,7 @@ import typer
 from kinema import finetune_cli as finetune_commands
 from kinema.data import cli as data_commands
 from kinema.errors import KinemaError
-from kinema.eval.cli import evaluate
+from kinema.eval.cli import FactorizedOption, evaluate
 
 app = typer.Typer(
     help="Kinema: text-to-video with a causal video autoencoder and a diffusion transformer.",
@@ -194,6 +194,7 @@ def generate(
         ),
     ] = 0.0,
     sampler: Annotated[str | None, typer.Option(help="euler or heun")] = None,
+    factorized: FactorizedOption = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda … (default: best)")] = None,
     low_memory: Annotated[
         bool,
@@ -285,6 +286,7 @@ def generate(
         step_cache=step_cache,
         low_memory=low_memory,
         sampler=sampler,
+        factorized=factorized,
         direction=direction,
         loop=loop,
         strength=strength,

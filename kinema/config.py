@@ -120,6 +120,10 @@ class FlowConfig:
     sample_steps: int = 25
     sampler: str = "euler"  # "euler" or "heun"
     guidance: float = 4.0
+    # Text-to-video in two passes: the first temporal patch of latent frames alone (with the
+    # one-frame temporal patch, an image), then the rest animated from it, as image-to-video.
+    # Needs a model trained with given frames (ConditioningConfig.image_to_video).
+    factorized: bool = False
 
 
 @dataclass(frozen=True)

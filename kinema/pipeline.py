@@ -18,6 +18,7 @@ from kinema.errors import KinemaError
 from kinema.flow import (
     SAMPLERS,
     GivenFrames,
+    VelocityFn,
     classifier_free_guidance,
     interpolate,
     partial_schedule,
@@ -59,6 +60,9 @@ class GenerationRequest:
     # Low-memory mode: decode one latent frame at a time, and keep the text encoder and the
     # autoencoder off the accelerator except while they run.
     low_memory: bool = False
+    # Text-to-video in two passes (the first frames, then the rest animated from them; see
+    # FlowConfig.factorized). None: the model's default.
+    factorized: bool | None = None
 
     def mode(self) -> str:
         """text, image, extend, loop, connect or edit; refuses a request naming two."""
@@ -144,6 +148,7 @@ class _Settings:
     steps: int
     guidance: float
     sampler: str
+    factorized: bool
 
 
 def _settings(model: KinemaModel, request: GenerationRequest, mode: str) -> _Settings:
@@ -164,7 +169,16 @@ def _settings(model: KinemaModel, request: GenerationRequest, mode: str) -> _Set
     if steps < 1:
         raise KinemaError(f"steps must be at least 1, got {steps}")
     guidance = cfg.flow.guidance if request.guidance is None else request.guidance
-    return _Settings(frames, height, width, steps, guidance, sampler)
+    factorized = cfg.flow.factorized if request.factorized is None else request.factorized
+    return _Settings(frames, height, width, steps, guidance, sampler, factorized)
+
+
+def _factorizes(model: KinemaModel, settings: _Settings) -> bool:
+    """Whether text-to-video samples in two passes: asked for, and the clip is longer than
+    the first temporal patch of latent frames."""
+    temporal = model.config.autoencoder.temporal_compression
+    latent_frames = 1 + (settings.frames - 1) // temporal
+    return settings.factorized and latent_frames > model.config.transformer.patch_size[0]
 
 
 @contextmanager
@@ -262,6 +276,34 @@ class _WindowSampler:
         if self.progress is not None:
             self.progress(min(self.done, self.total), self.total)
 
+    def _noise(self, shape: tuple[int, ...]) -> Tensor:
+        return torch.randn(shape, generator=self.generator).to(self.model.device)
+
+    def _schedule(self, shape: tuple[int, ...]) -> Tensor:
+        """The shifted sampling times for a latent of `shape` (the shift grows with tokens)."""
+        num_tokens = math.prod(patch_grid(shape[2:], self.model.config.transformer.patch_size))
+        shift = shift_for_tokens(num_tokens, self.model.config.flow)
+        return sampling_schedule(self.settings.steps, shift).to(self.model.device)
+
+    def _integrate(self, velocity_fn: VelocityFn, start: Tensor, schedule: Tensor) -> Tensor:
+        if self.cache_threshold > 0:
+            self.step_cache = StepCache(self.cache_threshold)
+        sampler = SAMPLERS[self.settings.sampler]
+        return sampler(velocity_fn, start, schedule, callback=self._step_done)
+
+    def first_frames(self, shape: tuple[int, ...]) -> GivenFrames:
+        """Factorized text-to-video's first pass: the first temporal patch of latent frames
+        sampled alone (an image, with one-frame patches), given to the second pass."""
+        pt = self.model.config.transformer.patch_size[0]
+        first_shape = (*shape[:2], pt, *shape[3:])  # (1, C, pt, h, w)
+        noise, schedule = self._noise(first_shape), self._schedule(first_shape)
+        first = self._integrate(self.velocity_fn, noise, schedule)
+        latent = torch.zeros(shape, dtype=first.dtype, device=first.device)
+        latent[:, :, :pt] = first
+        known = torch.zeros(shape[2], dtype=torch.bool, device=first.device)
+        known[:pt] = True
+        return GivenFrames(latent, known)
+
     def sample(
         self,
         window: modes.Window | None = None,
@@ -269,28 +311,26 @@ class _WindowSampler:
         strength: float = 1.0,
     ) -> np.ndarray:
         """One window -> (T, H, W, 3) uint8."""
-        settings = self.settings
-        frames = settings.frames if window is None else len(window.pixels)
+        frames = self.settings.frames if window is None else len(window.pixels)
         shape = self._latent_shape(frames)
-        device = self.model.device
-        noise = torch.randn(shape, generator=self.generator).to(device)
-        num_tokens = math.prod(patch_grid(shape[2:], self.model.config.transformer.patch_size))
-        shift = shift_for_tokens(num_tokens, self.model.config.flow)
-        schedule = sampling_schedule(settings.steps, shift).to(device)
-        velocity_fn, start = self.velocity_fn, noise
+        given = None
+        if window is None and edit is None and _factorizes(self.model, self.settings):
+            # drawn first, so a video starts with the image its seed makes at --frames 1
+            given = self.first_frames(shape)
+        noise = self._noise(shape)
+        schedule = self._schedule(shape)
         if window is not None:
             given = self.given(window)
+        velocity_fn, start = self.velocity_fn, noise
+        if given is not None:
             velocity_fn = with_given_frames(velocity_fn, given)
             start = given.apply(noise)
         if edit is not None:  # SDEdit: start part of the way from the input to noise
             schedule = partial_schedule(schedule, strength)
             start = interpolate(self.encode(edit), noise, schedule[:1].expand(1))
             self.total = len(schedule) - 1  # an edit is one window
-        sampler = SAMPLERS[settings.sampler]
-        if self.cache_threshold > 0:
-            self.step_cache = StepCache(self.cache_threshold)
-        latent = sampler(velocity_fn, start, schedule, callback=self._step_done)
-        if window is not None:
+        latent = self._integrate(velocity_fn, start, schedule)
+        if given is not None:
             latent = given.apply(latent)
         return self.decode(latent)
 
@@ -346,6 +386,8 @@ def generate(
     if mode == "edit" and not 0.0 < request.strength <= 1.0:
         raise KinemaError(f"edit strength must be in (0, 1], got {request.strength}")
     windows = 2 if mode == "loop" else 1
+    if mode in ("text", "loop") and request.image is None and _factorizes(model, settings):
+        windows += 1  # factorized text-to-video's first pass
     sampler = _WindowSampler(model, request, settings, windows, progress)
     if mode == "text":
         return sampler.sample()

@@ -44,6 +44,21 @@ def test_low_memory_generation_gives_the_same_frames(debug_run):
     assert model.autoencoder.decoder.conv_in.carry is None  # streaming state released
 
 
+def test_factorized_video_starts_with_the_image_of_its_seed(debug_run):
+    """Two-pass text-to-video samples latent frame 0 alone first, from the seed's first
+    noise, so its first frame is the image that seed makes; the rest is sampled given it."""
+    model = load_model(debug_run)
+    steps: list[tuple[int, int]] = []
+    request = GenerationRequest(prompt=PROMPT, seed=5, steps=3, frames=9, factorized=True)
+    video = generate(model, request, progress=lambda done, total: steps.append((done, total)))
+    image = generate(model, replace(request, frames=1))
+    joint = generate(model, replace(request, factorized=False))
+    assert video.shape == (9, 16, 16, 3) and image.shape == (1, 16, 16, 3)
+    assert np.abs(video[0].astype(int) - image[0].astype(int)).max() <= 1
+    assert not np.array_equal(video, joint)
+    assert steps[-1] == (6, 6)  # both passes counted
+
+
 def test_generation_refuses_impossible_sizes(debug_run):
     model = load_model(debug_run)
     with pytest.raises(KinemaError, match="1 \\+ 4k"):

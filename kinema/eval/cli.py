@@ -9,6 +9,16 @@ import typer
 
 from kinema.errors import KinemaError
 
+# Shared by `kinema generate` and `kinema eval`.
+FactorizedOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--factorized/--joint",
+        help="Text-to-video in two passes: the first frame, then the video animated from it "
+        "(default: the model's)",
+    ),
+]
+
 
 def evaluate(
     checkpoint: Annotated[
@@ -25,6 +35,7 @@ def evaluate(
     steps: Annotated[int | None, typer.Option(help="Sampling steps (default: model's)")] = None,
     guidance: Annotated[float | None, typer.Option(help="Classifier-free guidance")] = None,
     step_cache: Annotated[float, typer.Option(help="Step cache threshold (0: off)")] = 0.0,
+    factorized: FactorizedOption = None,
     diversity_seeds: Annotated[
         int, typer.Option(help="Videos per short prompt for diversity (0: skip)")
     ] = 4,
@@ -45,6 +56,7 @@ def evaluate(
         steps=steps,
         guidance=guidance,
         step_cache=step_cache,
+        factorized=factorized,
         diversity_seeds=diversity_seeds,
         max_objects=max_objects,
     )

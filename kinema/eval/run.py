@@ -36,6 +36,7 @@ class EvalSettings:
     steps: int | None = None  # sampling steps; None: the model's default
     guidance: float | None = None
     step_cache: float = 0.0  # the generation's step cache threshold (0: off)
+    factorized: bool | None = None  # two-pass text-to-video; None: the model's default
     diversity_seeds: int = 4  # videos per diversity prompt; below 2 skips diversity
     max_objects: int | None = None  # objects per evaluation scene; None: the training run's
 
@@ -139,6 +140,7 @@ def evaluate_model(
             steps=settings.steps,
             guidance=settings.guidance,
             step_cache=settings.step_cache,
+            factorized=settings.factorized,
         )
         video = generate(model, request)
         analysis = analyze_video(video, cfg.fps)
