@@ -3,7 +3,7 @@
     pip install diffusers            # the reference implementation; not a Kinema dependency
     python benchmarks/dit_vs_diffusers.py [--hidden 384 --depth 6 --heads 6 --ffn 1536]
         [--latent 5 16 16] [--channels 16] [--text-tokens 64] [--batch 2]
-        [--repeats 7] [--threads 2] [--device cpu|cuda] [--json out.json]
+        [--repeats 7] [--threads 2] [--device cpu|cuda] [--compile] [--json out.json]
 
 Both models are built with random weights at the same width, depth, heads, feed-forward
 size, patch size (1×2×2), latent shape, text length and text width, and are timed
@@ -20,11 +20,17 @@ here). Neither model gets a text mask (Wan has none): every text token is real.
 
 Prints one table (times in ms, the two implementations side by side, their ratios) and
 writes JSON with `forward_ratio` and `train_ratio` (Kinema time / diffusers time).
+
+--compile adds both models with every transformer block under `torch.compile` (inductor;
+the warm-up calls compile), timed in the same alternation: four columns of times and the
+ratios eager / eager, compiled / compiled and Kinema compiled / diffusers eager (JSON
+`compiled_forward_ratio`, `compiled_train_ratio`, `compiled_vs_eager_forward_ratio`, …).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import statistics
 import time
@@ -73,6 +79,14 @@ def build_models(args: argparse.Namespace) -> tuple[nn.Module, nn.Module]:
     return kinema, wan
 
 
+def compiled(model: nn.Module) -> nn.Module:
+    """A copy of the model with each of its transformer blocks compiled."""
+    model = copy.deepcopy(model)
+    for block in model.blocks:
+        block.compile()
+    return model
+
+
 def timed(fn: Callable[[], None], synchronize: Callable[[], None]) -> float:
     synchronize()
     start = time.perf_counter()
@@ -95,6 +109,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="also time compiled blocks")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -102,16 +117,19 @@ def main() -> None:
     cuda = device.type == "cuda"
 
     kinema, wan = (model.to(device) for model in build_models(args))
+    models = {"kinema": kinema, "diffusers": wan}
+    if args.compile:
+        models.update({"kinema compiled": compiled(kinema), "diffusers compiled": compiled(wan)})
     t, h, w = args.latent
     x = torch.randn(args.batch, args.channels, t, h, w, device=device)
     text = torch.randn(args.batch, args.text_tokens, args.text_dim, device=device)
     times = torch.rand(args.batch, device=device)
 
-    def kinema_call() -> Tensor:
-        return kinema(x, times, text)
-
-    def wan_call() -> Tensor:  # Wan takes timesteps on the 0…1000 scale
-        return wan(x, times * 1000, text, return_dict=False)[0]
+    def call(name: str) -> Callable[[], Tensor]:
+        model = models[name]
+        if name.startswith("kinema"):
+            return lambda: model(x, times, text)
+        return lambda: model(x, times * 1000, text, return_dict=False)[0]  # Wan: t on 0…1000
 
     def synchronize() -> None:
         if cuda:
@@ -137,12 +155,16 @@ def main() -> None:
         return run
 
     cases = {
-        "forward": {"kinema": forward(kinema_call), "diffusers": forward(wan_call)},
-        "train": {"kinema": train(kinema, kinema_call), "diffusers": train(wan, wan_call)},
+        "forward": {name: forward(call(name)) for name in models},
+        "train": {name: train(models[name], call(name)) for name in models},
     }
-    columns: dict[str, dict[str, float]] = {"kinema": {}, "diffusers": {}, "ratio": {}}
+    ratios = {"ratio": ("kinema", "diffusers")}
+    if args.compile:
+        ratios["compiled ratio"] = ("kinema compiled", "diffusers compiled")
+        ratios["kinema compiled / diffusers"] = ("kinema compiled", "diffusers")
+    columns: dict[str, dict[str, float]] = {name: {} for name in [*models, *ratios]}
     for case, runs in cases.items():
-        for model in (kinema, wan):
+        for model in models.values():
             model.train(case == "train")
         samples: dict[str, list[float]] = {name: [] for name in runs}
         for repeat in range(args.repeats + 2):
@@ -152,9 +174,10 @@ def main() -> None:
                     samples[name].append(seconds)
         for name in runs:
             columns[name][f"{case} (ms)"] = 1000 * statistics.median(samples[name])
-        columns["ratio"][f"{case} (ms)"] = (
-            columns["kinema"][f"{case} (ms)"] / columns["diffusers"][f"{case} (ms)"]
-        )
+        for ratio, (mine, theirs) in ratios.items():
+            columns[ratio][f"{case} (ms)"] = (
+                columns[mine][f"{case} (ms)"] / columns[theirs][f"{case} (ms)"]
+            )
     for name, model in (("kinema", kinema), ("diffusers", wan)):
         columns[name]["parameters (M)"] = sum(p.numel() for p in model.parameters()) / 1e6
     tokens = t * h * w // 4
@@ -172,7 +195,13 @@ def main() -> None:
         "forward_ratio": round(columns["ratio"]["forward (ms)"], 3),
         "train_ratio": round(columns["ratio"]["train (ms)"], 3),
     }
-    assert math.isfinite(setup["forward_ratio"]) and math.isfinite(setup["train_ratio"])
+    if args.compile:
+        for case in ("forward", "train"):
+            setup[f"compiled_{case}_ratio"] = round(columns["compiled ratio"][f"{case} (ms)"], 3)
+            setup[f"compiled_vs_eager_{case}_ratio"] = round(
+                columns["kinema compiled / diffusers"][f"{case} (ms)"], 3
+            )
+    assert all(math.isfinite(v) for k, v in setup.items() if k.endswith("_ratio"))
     print_side_by_side(columns, setup, args.json)
 
 

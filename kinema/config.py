@@ -160,6 +160,10 @@ class StageConfig:
     checkpoint_every: int = 200
     sample_every: int = 0  # 0 disables sample videos
     keep_last: int = 2
+    # Learning-rate multiplier of a learned text encoder trained in this stage (0 keeps it at
+    # its initialisation). Co-trained at the full rate, the encoder soon drops what the
+    # transformer does not use yet (benchmarks/text_probe.py).
+    text_lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)

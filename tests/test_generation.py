@@ -146,6 +146,37 @@ def test_killed_run_resumes_exactly(tmp_path, latent_pool):
     assert losses(interrupted) == pytest.approx(losses(straight), rel=1e-6)
 
 
+@pytest.mark.parametrize("scale", [0.0, 0.25])
+def test_text_encoder_learning_rate_scale(tmp_path, scale):
+    """`text_lr_scale` sets the learned text encoder's rate apart from the transformer's;
+    at 0 the encoder stays at its initialisation while the transformer trains."""
+    cfg = get_preset("debug")
+    cfg = replace(cfg, transformer_stage=replace(cfg.transformer_stage, text_lr_scale=scale))
+    device = torch.device("cpu")
+    prepare_run(tmp_path, cfg, resume=False)
+    metrics = MetricsLog(tmp_path / METRICS_FILE)
+    autoencoder_stage(cfg, tmp_path, device, metrics).train()
+    trainer = transformer_stage(cfg, tmp_path, device, metrics)
+    modules = trainer.stage.modules
+    before = {name: [p.detach().clone() for p in m.parameters()] for name, m in modules.items()}
+    trainer.train()
+    text_ids = {id(p) for p in modules["text_encoder"].parameters()}
+    for group in trainer.optimizer.param_groups:
+        in_text = {id(p) in text_ids for p in group["params"]}
+        assert len(in_text) <= 1  # a group is the text encoder's or not, never both
+        if in_text == {True}:
+            assert group["initial_lr"] == pytest.approx(cfg.transformer_stage.lr * scale)
+
+    def moved(name):
+        return any(
+            not torch.equal(a, b)
+            for a, b in zip(before[name], modules[name].parameters(), strict=True)
+        )
+
+    assert moved("transformer")
+    assert moved("text_encoder") == (scale > 0)
+
+
 def test_mismatched_latent_channels_are_refused():
     cfg = get_preset("debug").model
     wrong = replace(cfg, transformer=replace(cfg.transformer, latent_channels=8))

@@ -8,14 +8,23 @@ from torch import nn
 from kinema.config import StageConfig
 
 
-def make_optimizer(parameters: list[nn.Parameter], cfg: StageConfig) -> torch.optim.AdamW:
-    # No weight decay on gains, biases and embeddings-like vectors (1-D tensors).
-    decay = [p for p in parameters if p.ndim >= 2]
-    no_decay = [p for p in parameters if p.ndim < 2]
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def make_optimizer(
+    parameters: list[nn.Parameter],
+    cfg: StageConfig,
+    lr_scales: dict[nn.Parameter, float] | None = None,
+) -> torch.optim.AdamW:
+    """AdamW over `parameters`; `lr_scales` multiplies the rate of the parameters it names
+    (the schedule then scales every group alike)."""
+    scales = lr_scales or {}
+    groups = []
+    for scale in dict.fromkeys([1.0, *scales.values()]):
+        chosen = [p for p in parameters if scales.get(p, 1.0) == scale]
+        # No weight decay on gains, biases and embeddings-like vectors (1-D tensors).
+        decay = [p for p in chosen if p.ndim >= 2]
+        no_decay = [p for p in chosen if p.ndim < 2]
+        lr = cfg.lr * scale
+        groups.append({"params": decay, "weight_decay": cfg.weight_decay, "lr": lr})
+        groups.append({"params": no_decay, "weight_decay": 0.0, "lr": lr})
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 

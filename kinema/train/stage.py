@@ -6,7 +6,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -42,6 +42,7 @@ class Stage:
     save_fn: Callable[[Path, dict[str, nn.Module]], None]  # folder, inference modules
     samples_per_step: int
     sample_fn: Callable[[int, dict[str, nn.Module]], None] | None = None
+    lr_scales: dict[str, float] = field(default_factory=dict)  # module name -> lr multiplier
 
 
 class StageTrainer:
@@ -52,7 +53,12 @@ class StageTrainer:
         self.metrics = metrics
         parameters = [p for m in stage.modules.values() for p in m.parameters() if p.requires_grad]
         self.parameters = parameters
-        self.optimizer = make_optimizer(parameters, stage.cfg)
+        scales = {
+            p: scale
+            for name, scale in stage.lr_scales.items()
+            for p in stage.modules[name].parameters()
+        }
+        self.optimizer = make_optimizer(parameters, stage.cfg, scales)
         self.scheduler = make_scheduler(self.optimizer, stage.cfg)
         self.ema = EMA(stage.modules, stage.cfg.ema_decay) if stage.cfg.ema_decay > 0 else None
         self.step = 0

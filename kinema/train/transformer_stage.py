@@ -100,6 +100,9 @@ def transformer_stage(
         save_fn=save_fn,
         samples_per_step=batch_size,
         sample_fn=sample_fn,
+        lr_scales={"text_encoder": cfg.transformer_stage.text_lr_scale}
+        if "text_encoder" in trained
+        else {},
     )
     trainer = make_trainer(stage, metrics)
     trainer.resume()
