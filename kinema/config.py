@@ -124,6 +124,9 @@ class FlowConfig:
     # one-frame temporal patch, an image), then the rest animated from it, as image-to-video.
     # Needs a model trained with given frames (ConditioningConfig.image_to_video).
     factorized: bool = False
+    # Training: weight of the loss on the error's change between consecutive latent frames
+    # (kinema/flow/loss.py), which stresses motion; 0 trains on the plain error alone.
+    temporal_weight: float = 0.0
 
 
 @dataclass(frozen=True)

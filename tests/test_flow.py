@@ -78,6 +78,27 @@ def test_loss_is_zero_for_the_exact_velocity_and_respects_the_mask():
     assert flow_matching_loss(lambda x, tt: wrong_on_frame0, x0, noise, t).item() > 0.1
 
 
+def test_temporal_weight_counts_frame_to_frame_error_changes():
+    """The temporal term sees an error that changes between frames, not a constant one;
+    given frames leave it as they leave the plain term."""
+    x0, noise = torch.randn(2, 3, 4, 4, 4), torch.randn(2, 3, 4, 4, 4)
+    t = torch.rand(2)
+    exact = velocity_target(x0, noise)
+    constant = exact + 0.5  # the same error on every frame: no change between frames
+    plain = flow_matching_loss(lambda x, tt: constant, x0, noise, t).item()
+    weighted = flow_matching_loss(lambda x, tt: constant, x0, noise, t, temporal_weight=2.0)
+    assert weighted.item() == pytest.approx(plain) == pytest.approx(0.25)
+    flicker = exact.clone()
+    flicker[:, :, 2] += 1.0  # frame 2 alone is wrong: changes 1→2 and 2→3
+    plain = flow_matching_loss(lambda x, tt: flicker, x0, noise, t).item()
+    weighted = flow_matching_loss(lambda x, tt: flicker, x0, noise, t, temporal_weight=2.0)
+    assert plain == pytest.approx(1 / 4)
+    assert weighted.item() == pytest.approx(1 / 4 + 2.0 * 2 / 3)
+    mask = torch.tensor([[True, True, False, True]] * 2)  # frame 2 given: nothing counts
+    given = flow_matching_loss(lambda x, tt: flicker, x0, noise, t, mask, temporal_weight=2.0)
+    assert given.item() == 0.0
+
+
 def test_timesteps_and_shift():
     cfg = FlowConfig()
     generator = torch.Generator().manual_seed(0)

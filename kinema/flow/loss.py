@@ -13,19 +13,36 @@ def flow_matching_loss(
     noise: Tensor,
     t: Tensor,
     loss_mask: Tensor | None = None,
+    temporal_weight: float = 0.0,
 ) -> Tensor:
-    """Mean squared error between predicted and target velocity.
+    """Mean squared error between predicted and target velocity, plus `temporal_weight` ×
+    that of its change from one latent frame to the next.
 
     x0, noise: (B, C, T, H, W); t: (B,) or (B, T) per latent frame.
     loss_mask: optional (B, T) bool, True where a latent frame counts (frames given clean as
-    conditioning are excluded).
+    conditioning are excluded; a frame-to-frame change counts where both frames do).
+    The temporal term weighs errors in how the video changes, where motion lives, above
+    errors in what each frame shows. Both terms are quadratic forms of the same error, so
+    their sum is minimised by the same predictor (the conditional mean velocity); only the
+    emphasis of learning moves.
     """
     x_t = interpolate(x0, noise, t)
-    error = (velocity_fn(x_t, t) - velocity_target(x0, noise)) ** 2
-    if loss_mask is None:
-        return error.mean()
-    weight = loss_mask.to(error.dtype)[:, None, :, None, None].expand_as(error)
-    return (error * weight).sum() / weight.sum().clamp_min(1.0)
+    error = velocity_fn(x_t, t) - velocity_target(x0, noise)  # (B, C, T, H, W)
+    frames = None if loss_mask is None else loss_mask.to(error.dtype)  # (B, T)
+    loss = _masked_mean(error**2, frames)
+    if temporal_weight > 0 and error.shape[2] > 1:
+        change = error[:, :, 1:] - error[:, :, :-1]  # (B, C, T-1, H, W)
+        pairs = None if frames is None else frames[:, 1:] * frames[:, :-1]
+        loss = loss + temporal_weight * _masked_mean(change**2, pairs)
+    return loss
+
+
+def _masked_mean(values: Tensor, frames: Tensor | None) -> Tensor:
+    """Mean of (B, C, T, H, W) values over the latent frames weighted 1 in `frames` (B, T)."""
+    if frames is None:
+        return values.mean()
+    weight = frames[:, None, :, None, None].expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def per_sample_loss(error: Tensor) -> Tensor:

@@ -71,7 +71,10 @@ def latent_flow_loss(
     def velocity(x: Tensor, tt: Tensor) -> Tensor:
         return model.transformer(x, tt, context, mask)
 
+    weight = cfg.flow.temporal_weight
     if not bool(given.any()):  # no sample of this part is given a frame
-        return flow_matching_loss(velocity, x0, noise, t)
+        return flow_matching_loss(velocity, x0, noise, t, temporal_weight=weight)
     frame_t = torch.where(given, 0.0, t[:, None])  # (B, T): given frames are clean
-    return flow_matching_loss(velocity, x0, noise, frame_t, loss_mask=~given)
+    return flow_matching_loss(
+        velocity, x0, noise, frame_t, loss_mask=~given, temporal_weight=weight
+    )
