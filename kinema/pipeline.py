@@ -91,6 +91,11 @@ def check_prompt(prompt: str) -> str:
     return text
 
 
+def latent_frame_count(model: KinemaModel, frames: int) -> int:
+    """Latent frames of `frames = 1 + tk` pixel frames (t: the temporal compression): 1 + k."""
+    return 1 + (frames - 1) // model.config.autoencoder.temporal_compression
+
+
 def check_geometry(model: KinemaModel, frames: int, height: int, width: int) -> None:
     """Refuse a size the autoencoder's compression and the transformer's patches can't make."""
     ae, dit = model.config.autoencoder, model.config.transformer
@@ -100,7 +105,7 @@ def check_geometry(model: KinemaModel, frames: int, height: int, width: int) -> 
             f"frames must be of the form 1 + {temporal}k (1, {1 + temporal}, "
             f"{1 + 2 * temporal}, …), got {frames}"
         )
-    latent_frames = 1 + (frames - 1) // temporal
+    latent_frames = latent_frame_count(model, frames)
     if latent_frames % dit.patch_size[0]:
         raise KinemaError(
             f"the latent frame count (1 + (frames - 1) / {temporal} = {latent_frames}) must be "
@@ -176,9 +181,8 @@ def _settings(model: KinemaModel, request: GenerationRequest, mode: str) -> _Set
 def _factorizes(model: KinemaModel, settings: _Settings) -> bool:
     """Whether text-to-video samples in two passes: asked for, and the clip is longer than
     the first temporal patch of latent frames."""
-    temporal = model.config.autoencoder.temporal_compression
-    latent_frames = 1 + (settings.frames - 1) // temporal
-    return settings.factorized and latent_frames > model.config.transformer.patch_size[0]
+    first_patch = model.config.transformer.patch_size[0]
+    return settings.factorized and latent_frame_count(model, settings.frames) > first_patch
 
 
 @contextmanager
@@ -240,11 +244,10 @@ class _WindowSampler:
     def _latent_shape(self, frames: int) -> tuple[int, ...]:
         ae = self.model.config.autoencoder
         s = ae.spatial_compression
-        latent_frames = 1 + (frames - 1) // self.temporal
         return (
             1,
             ae.latent_channels,
-            latent_frames,
+            latent_frame_count(self.model, frames),
             self.settings.height // s,
             self.settings.width // s,
         )
