@@ -64,10 +64,9 @@ def round_trip_column(path: Path, clips: int) -> dict[str, float | int]:
         rendered.append(check_video(sample.caption, spec, analyze_video(sample.video, world.fps)))
         trip = check_video(sample.caption, spec, analyze_video(frames, world.fps))
         trips.append(trip)
-        for obj, check in zip(
-            sample.scene.objects, [c for c in trip.checks if c.attribute == "shape"], strict=False
-        ):
-            shape_hits[obj.shape].append(check.ok)
+        for check in trip.checks:
+            if check.attribute == "shape":  # expected: the prompted shape of that object
+                shape_hits[check.expected].append(check.ok)
     column: dict[str, float | int] = {
         "checkpoint": str(checkpoint),
         "psnr_db": sum(scores) / len(scores),
