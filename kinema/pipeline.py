@@ -91,11 +91,6 @@ def check_prompt(prompt: str) -> str:
     return text
 
 
-def latent_frame_count(model: KinemaModel, frames: int) -> int:
-    """Latent frames of `frames = 1 + tk` pixel frames (t: the temporal compression): 1 + k."""
-    return 1 + (frames - 1) // model.config.autoencoder.temporal_compression
-
-
 def check_geometry(model: KinemaModel, frames: int, height: int, width: int) -> None:
     """Refuse a size the autoencoder's compression and the transformer's patches can't make."""
     ae, dit = model.config.autoencoder, model.config.transformer
@@ -105,7 +100,7 @@ def check_geometry(model: KinemaModel, frames: int, height: int, width: int) -> 
             f"frames must be of the form 1 + {temporal}k (1, {1 + temporal}, "
             f"{1 + 2 * temporal}, …), got {frames}"
         )
-    latent_frames = latent_frame_count(model, frames)
+    latent_frames = model.autoencoder.latent_frames(frames)
     if latent_frames % dit.patch_size[0]:
         raise KinemaError(
             f"the latent frame count (1 + (frames - 1) / {temporal} = {latent_frames}) must be "
@@ -182,7 +177,7 @@ def _factorizes(model: KinemaModel, settings: _Settings) -> bool:
     """Whether text-to-video samples in two passes: asked for, and the clip is longer than
     the first temporal patch of latent frames."""
     first_patch = model.config.transformer.patch_size[0]
-    return settings.factorized and latent_frame_count(model, settings.frames) > first_patch
+    return settings.factorized and model.autoencoder.latent_frames(settings.frames) > first_patch
 
 
 @contextmanager
@@ -247,7 +242,7 @@ class _WindowSampler:
         return (
             1,
             ae.latent_channels,
-            latent_frame_count(self.model, frames),
+            self.model.autoencoder.latent_frames(frames),
             self.settings.height // s,
             self.settings.width // s,
         )
