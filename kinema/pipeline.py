@@ -212,8 +212,11 @@ class _WindowSampler:
         self.borrow = request.low_memory and device.type != "cpu"
         self.decode_chunk = 1 if request.low_memory else DECODE_CHUNK
         with on_device(model.text_encoder, device, self.borrow):
-            context, mask = model.text_encoder.encode([check_prompt(request.prompt)])
-            negative, negative_mask = model.text_encoder.encode([request.negative_prompt])
+            # One call, so both rows share one padded length and batch for guidance.
+            both, both_mask = model.text_encoder.encode(
+                [check_prompt(request.prompt), request.negative_prompt]
+            )
+        (context, negative), (mask, negative_mask) = both.split(1), both_mask.split(1)
 
         prepared: list[tuple[Tensor, PreparedText]] = []  # (context, its prepared text)
 

@@ -105,7 +105,7 @@ class PretrainedTextEncoder(nn.Module):
 
     @torch.no_grad()
     def encode(self, texts: list[str]) -> tuple[Tensor, Tensor]:
-        """texts -> (tokens (B, max_tokens, dim) float32, mask (B, max_tokens) bool)."""
+        """texts -> (tokens (B, L, dim) float32, mask (B, L) bool), L the longest row's."""
         lengths = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
         longest = max(lengths, default=0)
         if longest > self.max_tokens:
@@ -113,9 +113,7 @@ class PretrainedTextEncoder(nn.Module):
                 f"prompt is {longest} tokens long; this text encoder reads at most "
                 f"{self.max_tokens}"
             )
-        batch = self.tokenizer(
-            texts, padding="max_length", max_length=self.max_tokens, return_tensors="pt"
-        )
+        batch = self.tokenizer(texts, padding="longest", return_tensors="pt")
         device = next(self.model.parameters()).device
         ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device).bool()
         states = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state

@@ -32,22 +32,27 @@ class WordTokenizer:
         return len(self.tokens)
 
     def __call__(self, texts: list[str]) -> tuple[Tensor, Tensor]:
-        """texts -> (ids (B, max_tokens) long, mask (B, max_tokens) bool, True = real token).
+        """texts -> (ids (B, L) long, mask (B, L) bool, True = real token).
 
         Every row starts with [BOS], so no row is empty (the empty prompt is the
-        unconditional input for classifier-free guidance).
+        unconditional input for classifier-free guidance). L is the longest row's length,
+        not `max_tokens`: padding costs the text encoder and every cross-attention as much
+        as words do, and training captions are about a third of the limit.
         """
-        ids = torch.full((len(texts), self.max_tokens), self.ids[PAD], dtype=torch.long)
-        mask = torch.zeros((len(texts), self.max_tokens), dtype=torch.bool)
-        for row, text in enumerate(texts):
+        rows = []
+        for text in texts:
             words = split_words(text)
             if len(words) + 1 > self.max_tokens:
                 raise KinemaError(
                     f"prompt has {len(words)} words; this model reads at most {self.max_tokens - 1}"
                 )
-            row_ids = [self.ids[BOS]] + [self.ids.get(w, self.ids[UNK]) for w in words]
-            ids[row, : len(row_ids)] = torch.tensor(row_ids)
-            mask[row, : len(row_ids)] = True
+            rows.append([self.ids[BOS]] + [self.ids.get(w, self.ids[UNK]) for w in words])
+        length = max((len(row) for row in rows), default=1)
+        ids = torch.full((len(texts), length), self.ids[PAD], dtype=torch.long)
+        mask = torch.zeros((len(texts), length), dtype=torch.bool)
+        for index, row in enumerate(rows):
+            ids[index, : len(row)] = torch.tensor(row)
+            mask[index, : len(row)] = True
         return ids, mask
 
     def unknown_words(self, text: str) -> list[str]:
