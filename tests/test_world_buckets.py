@@ -11,8 +11,8 @@ from kinema.errors import KinemaError
 from kinema.model import load_model
 from kinema.pipeline import GenerationRequest, generate
 from kinema.presets import get_preset
-from kinema.train import prepare_run, train
-from kinema.train.batches import WorldBatches, shape_at, world_shapes
+from kinema.train import autoencoder_stage, prepare_run, train
+from kinema.train.batches import WorldBatches, batch_source, shape_at, world_shapes
 from kinema.world import WorldDataset
 
 WIDE, TALL = BucketConfig(16, 24, 5), BucketConfig(24, 16, 5)
@@ -70,3 +70,34 @@ def test_a_run_with_buckets_and_a_latent_pool_trains_every_shape(tmp_path):
     model = load_model(run, "cpu")
     video = generate(model, GenerationRequest(prompt="a red circle", height=16, width=24, seed=0))
     assert video.shape == (5, 16, 24, 3)
+
+
+def test_a_stage_draws_world_clips_of_its_clip_frames():
+    cfg = get_preset("debug")
+    cfg = replace(cfg, world=replace(cfg.world, frames=9))
+    frames, _ = batch_source(cfg, seed=3, batch_size=2, clip_frames=5).batch(0)
+    assert frames.shape[:2] == (2, 5)
+    assert batch_source(cfg, seed=3, batch_size=2).batch(0)[0].shape[:2] == (2, 9)
+    with pytest.raises(KinemaError, match="clip_frames must be of the form 1 \\+ 4k"):
+        batch_source(cfg, seed=3, batch_size=2, clip_frames=4)
+
+
+def test_an_autoencoder_trained_on_short_clips_serves_the_worlds_length(tmp_path, monkeypatch):
+    drawn = []
+
+    def recording_source(*args, **kwargs):
+        source = batch_source(*args, **kwargs)
+        drawn.append(source.batch(0)[0].shape[1])
+        return source
+
+    monkeypatch.setattr(autoencoder_stage, "batch_source", recording_source)
+    cfg = get_preset("debug")
+    cfg = replace(
+        cfg,
+        world=replace(cfg.world, frames=9),
+        autoencoder_stage=replace(cfg.autoencoder_stage, clip_frames=5),
+    )
+    run = tmp_path / "run"
+    train(run, prepare_run(run, cfg, resume=False), torch.device("cpu"))
+    video = generate(load_model(run, "cpu"), GenerationRequest(prompt="a red circle", seed=0))
+    assert drawn == [5] and video.shape == (9, 16, 16, 3)

@@ -33,7 +33,7 @@ def autoencoder_stage(
     torch.manual_seed(cfg.seed)  # the same initial weights on every start
     autoencoder = VideoAutoencoder(cfg.model.autoencoder).to(device)
     batch_size = cfg.autoencoder_stage.batch_size
-    source = batch_source(cfg, seed=cfg.seed, batch_size=batch_size)
+    source = batch_source(cfg, cfg.seed, batch_size, cfg.autoencoder_stage.clip_frames)
 
     def loss_fn(step: int, shard: BatchShard = WHOLE_BATCH) -> dict[str, torch.Tensor]:
         frames, _ = source.batch(step)

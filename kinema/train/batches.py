@@ -99,6 +99,18 @@ class WorldBatches:
         return None
 
 
+def stage_world(cfg: TrainConfig, clip_frames: int) -> WorldConfig:
+    """The run's world with base clips `clip_frames` long (0: as configured)."""
+    if not clip_frames:
+        return cfg.world
+    temporal = cfg.model.autoencoder.temporal_compression
+    if clip_frames < 1 or (clip_frames - 1) % temporal:
+        raise KinemaError(
+            f"a stage's clip_frames must be of the form 1 + {temporal}k, got {clip_frames}"
+        )
+    return replace(cfg.world, frames=clip_frames)
+
+
 def uses_clips(cfg: TrainConfig) -> bool:
     return bool(cfg.data.index or cfg.data.images)
 
@@ -107,10 +119,11 @@ def target_fps(cfg: TrainConfig) -> float:
     return cfg.data.fps or float(cfg.world.fps)
 
 
-def batch_source(cfg: TrainConfig, seed: int, batch_size: int) -> BatchSource:
-    """The world, or the run's clips cut to its buckets with this stage's batch sizes."""
+def batch_source(cfg: TrainConfig, seed: int, batch_size: int, clip_frames: int = 0) -> BatchSource:
+    """The world (its base clips `clip_frames` long, if not 0), or the run's clips cut to
+    its buckets, with this stage's batch sizes."""
     if not uses_clips(cfg):
-        return WorldBatches(cfg.world, seed, batch_size)
+        return WorldBatches(stage_world(cfg, clip_frames), seed, batch_size)
     from kinema.data.clips import load_clips
     from kinema.data.loader import ClipBatches
 

@@ -248,7 +248,7 @@ def latent_source(
         buckets = stage_buckets(cfg, batch_size)
         cache = LatentCache(folder, fingerprint)
         return CachedLatents(cache, buckets, cfg.data.image_ratio, seed, device)
-    pixels = batch_source(cfg, seed, batch_size)
+    pixels = batch_source(cfg, seed, batch_size, cfg.transformer_stage.clip_frames)
     encoded = EncodedLatents(pixels, autoencoder, device)
     if cfg.world.latent_pool and isinstance(pixels, WorldBatches):
         return PooledWorldLatents(encoded, pixels, cfg.world.latent_pool)
