@@ -61,6 +61,8 @@ class AutoencoderConfig:
     temporal_compression: int = 4
     num_res_blocks: int = 1
     kl_weight: float = 1e-6
+    # Extra loss weight on pixels far from their frame's median colour (losses.py); 0 = off.
+    foreground_weight: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -94,16 +94,10 @@ def check_prompt(prompt: str) -> str:
 def check_geometry(model: KinemaModel, frames: int, height: int, width: int) -> None:
     """Refuse a size the autoencoder's compression and the transformer's patches can't make."""
     ae, dit = model.config.autoencoder, model.config.transformer
-    temporal = ae.temporal_compression
-    if frames < 1 or (frames - 1) % temporal:
-        raise KinemaError(
-            f"frames must be of the form 1 + {temporal}k (1, {1 + temporal}, "
-            f"{1 + 2 * temporal}, …), got {frames}"
-        )
     latent_frames = model.autoencoder.latent_frames(frames)
     if latent_frames % dit.patch_size[0]:
         raise KinemaError(
-            f"the latent frame count (1 + (frames - 1) / {temporal} = {latent_frames}) must be "
+            f"the latent frame count (1 + (frames - 1) / 4 = {latent_frames}) must be "
             f"divisible by the temporal patch size {dit.patch_size[0]}"
         )
     spatial = (("height", height, dit.patch_size[1]), ("width", width, dit.patch_size[2]))

@@ -79,7 +79,9 @@ def _shapes_tiny() -> TrainConfig:
     8 latent channels keep small shapes' corners (a 4-channel latent turned every star into a
     blob). The autoencoder trains on 5-frame clips in batches of 4: at equal wall time small
     batches of short clips reconstruct better than 16 clips of 9 frames (its convolutions
-    see a few frames at a time, and the model still encodes and decodes 9). The transformer
+    see a few frames at a time, and the model still encodes and decodes 9). Its loss counts
+    pixels off the background up to 1 + 3 · their distance from it (`foreground_weight`): at
+    equal steps the round trip keeps shape in 65% of clips instead of 58%. The transformer
     stage encodes a pool of 8k clips once, so its steps cost only the transformer, and its
     adaLN also sees the pooled prompt. Text-to-video only: on this budget, training every
     mode (`EVERY_MODE`) cost 5 points of mean attribute accuracy.
@@ -87,7 +89,7 @@ def _shapes_tiny() -> TrainConfig:
     return _run(
         "shapes-tiny",
         WorldConfig(height=32, width=32, frames=9, fps=4, max_objects=1, latent_pool=8192),
-        AutoencoderConfig(latent_channels=8, base_channels=32),
+        AutoencoderConfig(latent_channels=8, base_channels=32, foreground_weight=3.0),
         TransformerConfig(
             latent_channels=8,
             hidden_size=128,

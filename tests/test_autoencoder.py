@@ -14,6 +14,7 @@ from kinema.autoencoder import (
     AutoencoderOutput,
     VideoAutoencoder,
     autoencoder_loss,
+    foreground_weights,
     psnr,
     sample_latent,
 )
@@ -170,8 +171,8 @@ def test_chunked_decoding_equals_whole_decoding() -> None:
 def test_bad_sizes_name_the_rule() -> None:
     model = tiny_model(8)
     cases = [
-        ((10, 32, 32), "frames must be of the form 1 + 4k, got 10"),
-        ((0, 32, 32), "frames must be of the form 1 + 4k, got 0"),
+        ((10, 32, 32), "frames must be of the form 1 + 4k (1, 5, 9, …), got 10"),
+        ((0, 32, 32), "frames must be of the form 1 + 4k (1, 5, 9, …), got 0"),
         (
             (9, 30, 32),
             "height and width must be divisible by 8 (the spatial compression), got 30×32",
@@ -181,7 +182,7 @@ def test_bad_sizes_name_the_rule() -> None:
         with pytest.raises(ValueError) as error:
             model.check_input_size(*size)
         assert str(error.value) == message
-    with pytest.raises(ValueError, match="1 \\+ 4k, got 6"):
+    with pytest.raises(ValueError, match="1 \\+ 4k \\(1, 5, 9, …\\), got 6"):
         model.encode(random_video(6))
     with pytest.raises(ValueError, match="divisible by 8"):
         model.encode(random_video(1, size=12))
@@ -210,6 +211,27 @@ def test_loss_terms() -> None:
     torch.testing.assert_close(terms["loss"], terms["reconstruction"] + 1e-3 * terms["kl"])
     perfect = AutoencoderOutput(video, torch.zeros(1, 4, 2, 4, 4), torch.zeros(1, 4, 2, 4, 4))
     assert autoencoder_loss(video, perfect, kl_weight=1.0)["loss"] == 0
+
+
+def test_foreground_weight_counts_object_pixels_more() -> None:
+    video = torch.full((1, 3, 5, SIZE, SIZE), -0.5)  # a flat grey background
+    video[:, 0, :, 2:5, 2:5] = 0.5  # a 3×3 red-channel object, 1.0 from the median
+    weights = foreground_weights(video, 4.0)
+    assert weights.shape == (1, 1, 5, SIZE, SIZE)
+    assert torch.all(weights[..., 2:5, 2:5] == 5.0)  # 1 + 4 · 1.0
+    assert weights.sum() == weights.numel() + 4.0 * 5 * 9  # background pixels keep 1
+    # The same error on an object pixel costs 5× what it costs on a background pixel.
+    zeros = torch.zeros(1, 4, 2, 4, 4)
+    on_object, on_background = video.clone(), video.clone()
+    on_object[0, 1, 0, 3, 3] += 0.1
+    on_background[0, 1, 0, 10, 10] += 0.1
+    loss = {
+        name: autoencoder_loss(video, AutoencoderOutput(wrong, zeros, zeros), 0.0, 4.0)["loss"]
+        for name, wrong in (("object", on_object), ("background", on_background))
+    }
+    torch.testing.assert_close(loss["object"], 5.0 * loss["background"])
+    plain = autoencoder_loss(video, AutoencoderOutput(on_object, zeros, zeros), 0.0)["loss"]
+    torch.testing.assert_close(loss["background"], plain)
 
 
 def test_psnr() -> None:

@@ -78,7 +78,7 @@ def test_a_stage_draws_world_clips_of_its_clip_frames():
     frames, _ = batch_source(cfg, seed=3, batch_size=2, clip_frames=5).batch(0)
     assert frames.shape[:2] == (2, 5)
     assert batch_source(cfg, seed=3, batch_size=2).batch(0)[0].shape[:2] == (2, 9)
-    with pytest.raises(KinemaError, match="clip_frames must be of the form 1 \\+ 4k"):
+    with pytest.raises(KinemaError, match="clip_frames: frames must be of the form 1 \\+ 4k"):
         batch_source(cfg, seed=3, batch_size=2, clip_frames=4)
 
 

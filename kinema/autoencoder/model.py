@@ -179,7 +179,7 @@ class VideoAutoencoder(nn.Module):
     def latent_frames(frames: int) -> int:
         """Latent frames for `frames = 1 + 4k` pixel frames: 1 + k."""
         if frames < 1 or (frames - 1) % TEMPORAL_COMPRESSION:
-            raise KinemaError(f"frames must be of the form 1 + 4k, got {frames}")
+            raise KinemaError(f"frames must be of the form 1 + 4k (1, 5, 9, …), got {frames}")
         return 1 + (frames - 1) // TEMPORAL_COMPRESSION
 
     @staticmethod

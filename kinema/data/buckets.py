@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from kinema.autoencoder import VideoAutoencoder
 from kinema.config import BucketConfig, ModelConfig, TrainConfig
 from kinema.errors import KinemaError
 
@@ -66,13 +67,15 @@ def default_buckets(height: int, width: int, frames: int, model: ModelConfig) ->
 
 def check_bucket(bucket: BucketConfig, model: ModelConfig) -> None:
     mh, mw = spatial_multiples(model)
-    temporal, patch_t = model.autoencoder.temporal_compression, model.transformer.patch_size[0]
+    patch_t = model.transformer.patch_size[0]
     shape = f"bucket {bucket.height}x{bucket.width}x{bucket.frames}"
     if bucket.height < mh or bucket.height % mh or bucket.width < mw or bucket.width % mw:
         raise KinemaError(f"{shape}: height and width must be positive multiples of {mh}, {mw}")
-    if bucket.frames < 1 or (bucket.frames - 1) % temporal:
-        raise KinemaError(f"{shape}: frames must be of the form 1 + {temporal}k")
-    if (1 + (bucket.frames - 1) // temporal) % patch_t:
+    try:
+        latent_frames = VideoAutoencoder.latent_frames(bucket.frames)
+    except KinemaError as error:
+        raise KinemaError(f"{shape}: {error}") from None
+    if latent_frames % patch_t:
         raise KinemaError(f"{shape}: latent frames must divide by the temporal patch {patch_t}")
     if bucket.batch_size < 0:
         raise KinemaError(f"{shape}: batch_size must be >= 0 (0 scales the stage's)")

@@ -50,7 +50,7 @@ def autoencoder_stage(
         noise = torch.randn(latent_shape, device=device)  # the whole batch's, then our rows
         video = frames_to_video(shard.take(frames), device)
         output = autoencoder(video, sample=True, noise=shard.take(noise))
-        return autoencoder_loss(video, output, ae.kl_weight)
+        return autoencoder_loss(video, output, ae.kl_weight, ae.foreground_weight)
 
     def save_fn(folder: Path, modules: dict[str, nn.Module]) -> None:
         save_weights(folder, cfg.model, {"autoencoder": modules["autoencoder"]})

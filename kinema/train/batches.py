@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from kinema.autoencoder import VideoAutoencoder
 from kinema.config import TrainConfig, WorldConfig
 from kinema.data.buckets import bucket_batch_size, stage_buckets
 from kinema.errors import KinemaError
@@ -103,11 +104,10 @@ def stage_world(cfg: TrainConfig, clip_frames: int) -> WorldConfig:
     """The run's world with base clips `clip_frames` long (0: as configured)."""
     if not clip_frames:
         return cfg.world
-    temporal = cfg.model.autoencoder.temporal_compression
-    if clip_frames < 1 or (clip_frames - 1) % temporal:
-        raise KinemaError(
-            f"a stage's clip_frames must be of the form 1 + {temporal}k, got {clip_frames}"
-        )
+    try:
+        VideoAutoencoder.latent_frames(clip_frames)
+    except KinemaError as error:
+        raise KinemaError(f"a stage's clip_frames: {error}") from None
     return replace(cfg.world, frames=clip_frames)
 
 
