@@ -76,6 +76,13 @@ def test_store_pages_limits_and_deletes(tmp_path):
         store.add(new_video_id(), model="m", spec=spec(), seconds="1", size="s", max_active=5)
     assert store.delete(ids[0]).id == ids[0] and store.get(ids[0]) is None
     assert store.delete(ids[0]) is None
+    # A client paging with a cursor whose video was deleted meanwhile goes on from its place.
+    assert store.delete(ids[2]).id == ids[2]
+    jobs, more = store.page(ids[2], 5, ascending=True)
+    assert [j.id for j in jobs] == ids[3:] and not more
+    jobs, more = store.page(ids[2], 5, ascending=False)
+    assert [j.id for j in jobs] == [ids[1]] and not more
+    assert ids[2] not in store.ids()
     assert not store.set_progress(ids[0], 10)  # a deleted job takes no progress
 
 

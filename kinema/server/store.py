@@ -48,6 +48,15 @@ class _VideoRow(_Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class _DeletedRow(_Base):
+    """Where a deleted video stood, so a paging cursor that names it still pages on."""
+
+    __tablename__ = "deleted_videos"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+
+
 @dataclass(frozen=True)
 class Job:
     """One video job as stored: a plain value, safe to pass between threads."""
@@ -183,11 +192,12 @@ class JobStore:
 
     def page(self, after: str | None, limit: int, ascending: bool) -> tuple[list[Job], bool]:
         """Up to `limit` jobs after the one named `after` (None: from the start), and
-        whether more follow. Raises KeyError when `after` names no job."""
+        whether more follow. A deleted video still marks its place; `after` naming a video
+        this store never held raises KeyError."""
         with self._session() as session:
             query = select(_VideoRow)
             if after is not None:
-                anchor = self._row(session, after)
+                anchor = self._row(session, after) or session.get(_DeletedRow, after)
                 if anchor is None:
                     raise KeyError(after)
                 newer = _VideoRow.seq > anchor.seq
@@ -264,6 +274,7 @@ class JobStore:
                 return None
             job = _job(row)
             session.delete(row)
+            session.add(_DeletedRow(id=row.id, seq=row.seq))
             return job
 
     def recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
