@@ -81,7 +81,7 @@ def _shapes_tiny() -> TrainConfig:
     batches of short clips reconstruct better than 16 clips of 9 frames (its convolutions
     see a few frames at a time, and the model still encodes and decodes 9). Its loss counts
     pixels off the background up to 1 + 3 · their distance from it (`foreground_weight`): at
-    equal steps the round trip keeps shape in 65% of clips instead of 58%. The transformer
+    equal steps the round trip keeps shape in 60–65% of clips instead of 58%. The transformer
     stage encodes a pool of 8k clips once, so its steps cost only the transformer, and its
     adaLN also sees the pooled prompt. Text-to-video only: on this budget, training every
     mode (`EVERY_MODE`) cost 5 points of mean attribute accuracy.

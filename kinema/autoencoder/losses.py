@@ -22,7 +22,7 @@ def foreground_weights(video: Tensor, strength: float) -> Tensor:
 
     In scenes on a flat background (the procedural world) the objects are a few percent of
     the pixels, so a plain mean spends the loss on background that is easy anyway; the
-    weight moves it to the objects' edges and corners, where shape is decided.
+    weight moves it to the objects, whose outlines decide their shape.
     """
     # video (B, C, T, H, W) -> per-frame, per-channel medians (B, C, T, 1, 1)
     median = video.flatten(3).median(dim=3).values[..., None, None]
