@@ -9,6 +9,7 @@ from kinema.config import TextConfig
 from kinema.errors import KinemaError
 from kinema.text import build_text_encoder
 from kinema.text.pretrained import MINILM_SHA256, PretrainedTextEncoder, minilm_folder
+from kinema.train.latents import FrozenTextMemo
 
 TOKENIZER_FILES = (
     "vocab.txt",
@@ -44,6 +45,23 @@ def test_minilm_generalises_to_paraphrases(minilm):
         ["a crimson ball drifting leftwards", "a red circle moves left", "a blue square moves up"],
     )
     assert crimson @ red > crimson @ blue
+
+
+def test_a_memo_encodes_each_caption_once_and_gives_the_encoders_states(minilm):
+    memo, calls, cpu = FrozenTextMemo(), [], torch.device("cpu")
+
+    class Counting(torch.nn.Module):
+        def encode(self, captions):
+            calls.append(list(captions))
+            return minilm.encode(captions)
+
+    first = ["a red circle moves left", "", "a red circle moves left"]
+    memo.encode(Counting(), first, cpu)
+    tokens, mask = memo.encode(Counting(), ["", "a blue star falls to the floor"], cpu)
+    assert calls == [["a red circle moves left", ""], ["a blue star falls to the floor"]]
+    direct, direct_mask = minilm.encode(["", "a blue star falls to the floor"])
+    assert torch.equal(mask, direct_mask)
+    torch.testing.assert_close(tokens[mask], direct[direct_mask], atol=1e-5, rtol=1e-5)
 
 
 def test_minilm_refuses_long_prompts(minilm):

@@ -176,10 +176,13 @@ class VideoAutoencoder(nn.Module):
     # --- sizes -------------------------------------------------------------------------
 
     @staticmethod
-    def latent_frames(frames: int) -> int:
-        """Latent frames for `frames = 1 + 4k` pixel frames: 1 + k."""
+    def latent_frames(frames: int, what: str = "") -> int:
+        """Latent frames for `frames = 1 + 4k` pixel frames: 1 + k. `what` prefixes the error."""
         if frames < 1 or (frames - 1) % TEMPORAL_COMPRESSION:
-            raise KinemaError(f"frames must be of the form 1 + 4k (1, 5, 9, …), got {frames}")
+            prefix = f"{what}: " if what else ""
+            raise KinemaError(
+                f"{prefix}frames must be of the form 1 + 4k (1, 5, 9, …), got {frames}"
+            )
         return 1 + (frames - 1) // TEMPORAL_COMPRESSION
 
     @staticmethod

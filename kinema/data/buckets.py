@@ -71,10 +71,7 @@ def check_bucket(bucket: BucketConfig, model: ModelConfig) -> None:
     shape = f"bucket {bucket.height}x{bucket.width}x{bucket.frames}"
     if bucket.height < mh or bucket.height % mh or bucket.width < mw or bucket.width % mw:
         raise KinemaError(f"{shape}: height and width must be positive multiples of {mh}, {mw}")
-    try:
-        latent_frames = VideoAutoencoder.latent_frames(bucket.frames)
-    except KinemaError as error:
-        raise KinemaError(f"{shape}: {error}") from None
+    latent_frames = VideoAutoencoder.latent_frames(bucket.frames, shape)
     if latent_frames % patch_t:
         raise KinemaError(f"{shape}: latent frames must divide by the temporal patch {patch_t}")
     if bucket.batch_size < 0:

@@ -104,10 +104,7 @@ def stage_world(cfg: TrainConfig, clip_frames: int) -> WorldConfig:
     """The run's world with base clips `clip_frames` long (0: as configured)."""
     if not clip_frames:
         return cfg.world
-    try:
-        VideoAutoencoder.latent_frames(clip_frames)
-    except KinemaError as error:
-        raise KinemaError(f"a stage's clip_frames: {error}") from None
+    VideoAutoencoder.latent_frames(clip_frames, "a stage's clip_frames")
     return replace(cfg.world, frames=clip_frames)
 
 
