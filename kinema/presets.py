@@ -83,8 +83,11 @@ def _shapes_tiny() -> TrainConfig:
     pixels off the background up to 1 + 3 · their distance from it (`foreground_weight`): at
     equal steps the round trip keeps shape in 60–65% of clips instead of 58%. The transformer
     stage encodes a pool of 8k clips once, so its steps cost only the transformer, and its
-    adaLN also sees the pooled prompt. Text-to-video only: on this budget, training every
-    mode (`EVERY_MODE`) cost 5 points of mean attribute accuracy.
+    adaLN also sees the pooled prompt. Prompts go through the frozen all-MiniLM-L6-v2 (each
+    pool caption encoded once): over the same 4500 steps it raised mean attribute accuracy
+    from 77.7% to 82.7% and adherence from 16.4% to 23.4% (128 prompts) against the learned
+    encoder, whose training let shape words fade. Text-to-video only: on this budget,
+    training every mode (`EVERY_MODE`) cost 5 points of mean attribute accuracy.
     """
     return _run(
         "shapes-tiny",
@@ -96,11 +99,11 @@ def _shapes_tiny() -> TrainConfig:
             depth=4,
             num_heads=4,
             patch_size=(1, 2, 2),
-            context_dim=128,
+            context_dim=MINILM.width,
             pooled_text=True,
             rope_theta=SMALL_GRID_ROPE_THETA,
         ),
-        TextConfig(vocabulary=tuple(vocabulary()), width=128, depth=2, num_heads=4),
+        MINILM,
         FlowConfig(sample_steps=25, guidance=4.0, temporal_weight=TEMPORAL_WEIGHT),
         StageConfig(
             steps=2000,
