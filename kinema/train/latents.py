@@ -93,15 +93,19 @@ class FrozenTextMemo:
     def __init__(self) -> None:
         self.states: dict[str, Tensor] = {}
 
-    def encode(
-        self, text_encoder: nn.Module, captions: list[str], device: torch.device
-    ) -> tuple[Tensor, Tensor]:
+    def states_of(self, text_encoder: nn.Module, captions: list[str]) -> list[Tensor]:
+        """One (L_i, D) tensor per caption, encoding (in one batch) only those not seen yet."""
         unseen = [c for c in dict.fromkeys(captions) if c not in self.states]
         if unseen:
             with torch.no_grad():
                 states = split_tokens(*text_encoder.encode(unseen))
             self.states.update((c, s.cpu()) for c, s in zip(unseen, states, strict=True))
-        tokens, mask = pad_tokens([self.states[c] for c in captions])
+        return [self.states[c] for c in captions]
+
+    def encode(
+        self, text_encoder: nn.Module, captions: list[str], device: torch.device
+    ) -> tuple[Tensor, Tensor]:
+        tokens, mask = pad_tokens(self.states_of(text_encoder, captions))
         return tokens.to(device), mask.to(device)
 
 
@@ -219,8 +223,7 @@ class CachedLatents:
     def _states(self, text_encoder: nn.Module, caption: str) -> Tensor:
         if caption in self.by_caption:
             return self.cache.text(self.by_caption[caption])
-        self.uncached.encode(text_encoder, [caption], self.device)
-        return self.uncached.states[caption]
+        return self.uncached.states_of(text_encoder, [caption])[0]
 
     def encode_text(self, text_encoder: nn.Module, captions: list[str]) -> tuple[Tensor, Tensor]:
         if not self.cache.has_text:
