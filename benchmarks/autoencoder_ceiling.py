@@ -61,9 +61,10 @@ def round_trip_column(path: Path, clips: int) -> dict[str, float | int]:
         frames = video_to_frames(autoencoder.decode(autoencoder.encode(video)[0]))
         scores.append(psnr(frames_to_video(frames[None], torch.device("cpu")), video))
         spec = parse_prompt(sample.caption)
-        rendered.append(check_video(sample.caption, spec, analyze_video(sample.video, world.fps)))
-        trip = check_video(sample.caption, spec, analyze_video(frames, world.fps))
-        trips.append(trip)
+        for clip, results in ((sample.video, rendered), (frames, trips)):
+            analysis = analyze_video(clip, world.fps, world.object_scale)
+            results.append(check_video(sample.caption, spec, analysis))
+        trip = trips[-1]
         for check in trip.checks:
             if check.attribute == "shape":  # expected: the prompted shape of that object
                 shape_hits[check.expected].append(check.ok)

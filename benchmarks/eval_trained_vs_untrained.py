@@ -46,6 +46,7 @@ def main() -> None:
     folder = resolve_checkpoint(args.checkpoint)
     run_cfg = run_world(args.checkpoint)
     max_objects = run_cfg.world.max_objects if run_cfg is not None else 1
+    object_scale = run_cfg.world.object_scale if run_cfg is not None else 1.0
     settings = EvalSettings(prompts=args.prompts, seed=args.seed, split=args.split)
     trained = load_model(folder)
     fresh = build_model(load_config(folder)).eval()
@@ -64,7 +65,7 @@ def main() -> None:
     )
     print("| --- " * (len(ATTRIBUTES) + 6) + "|")
     for name, model in models.items():
-        run = evaluate_model(model, settings, name, max_objects, progress=False)
+        run = evaluate_model(model, settings, name, max_objects, False, object_scale)
         print(_row(name, run), flush=True)
 
 

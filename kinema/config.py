@@ -48,6 +48,9 @@ class WorldConfig:
     # to these buckets, evenly.
     buckets: tuple[BucketConfig, ...] = ()
     bucket_share: float = 0.0
+    # Every object's radius × this (kinema.world.scene.MAX_OBJECT_SCALE): larger objects keep
+    # their outlines through a small world's autoencoder.
+    object_scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ MINILM = TextConfig(kind="minilm", max_tokens=48, width=384)
 # the first measurable use of direction words (benchmarks/caption_swap.py); 8 gave 58.9%.
 # Over a whole 6500-step transformer stage: motion 31.2% -> 59.4%, adherence 14.1% -> 26.6%.
 TEMPORAL_WEIGHT = 2.0
+# Objects of the 32×32 world drawn this much larger (WorldConfig.object_scale).
+OBJECT_SCALE_32 = 1.4
 
 
 def _debug() -> TrainConfig:
@@ -94,7 +96,15 @@ def _shapes_tiny() -> TrainConfig:
     """
     return _run(
         "shapes-tiny",
-        WorldConfig(height=32, width=32, frames=9, fps=4, max_objects=1, latent_pool=8192),
+        WorldConfig(
+            height=32,
+            width=32,
+            frames=9,
+            fps=4,
+            max_objects=1,
+            latent_pool=8192,
+            object_scale=OBJECT_SCALE_32,
+        ),
         AutoencoderConfig(latent_channels=8, base_channels=32, foreground_weight=3.0),
         TransformerConfig(
             latent_channels=8,

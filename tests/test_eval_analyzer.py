@@ -5,6 +5,8 @@ renders of random scenes, chance-level adherence with mismatched captions, robus
 blur, colour drift, noise and JPEG compression, and H.264 files.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,16 @@ def test_ground_truth_crowded_scenes():
     summary = summarize(judge_renders(samples, CROWDED.fps))
     assert min(_values(summary).values()) >= 0.99, _values(summary)
     assert summary.adherence.value >= 0.98
+
+
+def test_ground_truth_scaled_objects():
+    # The shapes-tiny preset draws its objects 1.4x larger; sizes are read against that.
+    world = replace(TINY, object_scale=1.4)
+    samples = world_samples(world, 120, seed=5)
+    summary = summarize(judge_renders(samples, world.fps, object_scale=1.4))
+    assert min(_values(summary).values()) >= 0.99, _values(summary)
+    unscaled = summarize(judge_renders(samples, world.fps))
+    assert unscaled.attributes["size"].value < 0.6  # read against base sizes, most look large
 
 
 def test_mismatched_captions_fall_to_chance(tiny_samples):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kinema.config import WorldConfig
+from kinema.errors import KinemaError
 from kinema.world import (
     BACKGROUND_COLOURS,
     DIRECTIONS,
@@ -202,6 +203,22 @@ def test_coverage_integrates_to_the_shape_area(shape):
     assert covered == pytest.approx(area, rel=0.01)
 
 
+def test_object_scale_grows_the_drawn_area():
+    plain = WorldObject("star", "white", "medium", 0.5, 0.5, "static")
+    larger = WorldObject("star", "white", "medium", 0.5, 0.5, "static", scale=1.4)
+    assert object_radius_px(larger, 32, 32) == pytest.approx(1.4 * object_radius_px(plain, 32, 32))
+    areas = [render(Scene("black", (o,)), 32, 32, 1, 8)[0, :, :, 0].sum() for o in (plain, larger)]
+    assert areas[1] / areas[0] == pytest.approx(1.4**2, rel=0.03)
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, 1.5, float("nan")])
+def test_object_scale_out_of_range_is_refused(scale):
+    with pytest.raises(KinemaError, match="object scale must be in"):
+        WorldObject("star", "white", "medium", 0.5, 0.5, "static", scale=scale)
+    with pytest.raises(KinemaError, match="so a bounce stays in view"):
+        WorldDataset(WorldConfig(object_scale=scale))[0]
+
+
 def test_each_shape_looks_different():
     frames = [render(_one(shape=s, size="large"), 32, 32, 1, 8)[0, :, :, 0] for s in SHAPES]
     for a, b in itertools.combinations(frames, 2):
@@ -252,6 +269,7 @@ def test_render_is_deterministic():
         WorldConfig(),
         WorldConfig(height=17, width=23, frames=5, fps=3),
         WorldConfig(height=48, width=64, frames=17, fps=8, split="all"),
+        WorldConfig(height=32, width=32, frames=9, fps=4, object_scale=1.4, split="all"),
     ],
 )
 def test_objects_stay_in_view(cfg):

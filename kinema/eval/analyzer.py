@@ -161,9 +161,13 @@ def _centres(
 
 
 def _describe(
-    track: Track, hidden: int, shared: set[int], budget: _FitBudget, scene: tuple[int, int, float]
+    track: Track,
+    hidden: int,
+    shared: set[int],
+    budget: _FitBudget,
+    scene: tuple[int, int, float, float],
 ) -> AnalyzedObject:
-    height, width, fps = scene
+    height, width, fps, object_scale = scene
     seen = track.seen
     # Views of this object alone: not split from a touching object, and not a blob that
     # also hides another object.
@@ -179,7 +183,7 @@ def _describe(
     return AnalyzedObject(
         colour=colour,
         shape=shape,
-        size=size_class(UNIT_SHAPES[shape][0] * radius**2, shape, height, width),
+        size=size_class(UNIT_SHAPES[shape][0] * radius**2, shape, height, width, object_scale),
         motion=fit.motion,
         speed=fit.speed,
         radius=radius,
@@ -193,8 +197,9 @@ def _describe(
     )
 
 
-def analyze_video(frames: np.ndarray, fps: float) -> SceneAnalysis:
-    """Recover the scene shown by (T, H, W, 3) uint8 frames played at `fps`."""
+def analyze_video(frames: np.ndarray, fps: float, object_scale: float = 1.0) -> SceneAnalysis:
+    """Recover the scene shown by (T, H, W, 3) uint8 frames played at `fps`; sizes are read
+    against a world that draws objects `object_scale` times the base sizes."""
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or min(frames.shape[:3]) < 1:
         raise KinemaError(f"frames must be (T, H, W, 3), got shape {frames.shape}")
@@ -217,7 +222,10 @@ def analyze_video(frames: np.ndarray, fps: float) -> SceneAnalysis:
     return SceneAnalysis(
         background=background_name(mean_rgb),
         background_rgb=(float(mean_rgb[0]), float(mean_rgb[1]), float(mean_rgb[2])),
-        objects=tuple(_describe(t, len(h), shared, budget, (height, width, fps)) for t, h in kept),
+        objects=tuple(
+            _describe(t, len(h), shared, budget, (height, width, fps, object_scale))
+            for t, h in kept
+        ),
         extra_tracks=len(tracks) - len(kept),
         frames=count,
         height=height,

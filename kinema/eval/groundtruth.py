@@ -42,6 +42,7 @@ def judge_renders(
     damage: Degradation | None = None,
     caption_shift: int = 0,
     seed: int = 0,
+    object_scale: float = 1.0,
 ) -> list[VideoResult]:
     """Judge each render against the caption of sample (i + caption_shift) mod n."""
     rng = np.random.default_rng(seed)
@@ -49,7 +50,8 @@ def judge_renders(
     for i, sample in enumerate(samples):
         caption = samples[(i + caption_shift) % len(samples)].caption
         video = sample.video if damage is None else degrade(sample.video, damage, rng)
-        results.append(check_video(caption, parse_prompt(caption), analyze_video(video, fps)))
+        analysis = analyze_video(video, fps, object_scale)
+        results.append(check_video(caption, parse_prompt(caption), analysis))
     return results
 
 

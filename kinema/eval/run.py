@@ -81,11 +81,11 @@ class EvalRun:
 
 
 def judge_videos(
-    videos: Sequence[np.ndarray], prompts: Sequence[str], fps: float
+    videos: Sequence[np.ndarray], prompts: Sequence[str], fps: float, object_scale: float = 1.0
 ) -> tuple[list[VideoResult], Summary]:
     """Analyse and judge ready-made videos against their prompts (no model involved)."""
     results = [
-        check_video(prompt, parse_prompt(prompt), analyze_video(video, fps))
+        check_video(prompt, parse_prompt(prompt), analyze_video(video, fps, object_scale))
         for video, prompt in zip(videos, prompts, strict=True)
     ]
     return results, summarize(results)
@@ -108,8 +108,11 @@ def evaluate_model(
     source: str = "model",
     max_objects: int = 1,
     progress: bool = True,
+    object_scale: float = 1.0,
 ) -> EvalRun:
-    """Generate and judge the evaluation set (and the diversity prompts) with `model`."""
+    """Generate and judge the evaluation set (and the diversity prompts) with `model`, in a
+    world of `max_objects` objects per scene drawn `object_scale` times the base sizes (the
+    training run's)."""
     from kinema.pipeline import GenerationRequest, generate
 
     start = time.perf_counter()
@@ -120,6 +123,7 @@ def evaluate_model(
         frames=cfg.frames,
         fps=cfg.fps,
         max_objects=settings.max_objects or max_objects,
+        object_scale=object_scale,
     )
     prompts = evaluation_prompts(settings.prompts, settings.split, settings.seed, world)
     jobs: list[tuple[str, int, EvalPrompt | None]] = [
@@ -143,7 +147,7 @@ def evaluate_model(
             factorized=settings.factorized,
         )
         video = generate(model, request)
-        analysis = analyze_video(video, cfg.fps)
+        analysis = analyze_video(video, cfg.fps, object_scale)
         if prompt is None:
             by_prompt.setdefault(text, []).append(analysis)
             continue
@@ -182,7 +186,9 @@ def evaluate_checkpoint(
     folder = resolve_checkpoint(Path(checkpoint))
     run_cfg = run_world(Path(checkpoint))
     model = load_model(folder, device)
-    max_objects = run_cfg.world.max_objects if run_cfg is not None else 1
-    run = evaluate_model(model, settings, str(folder), max_objects, progress)
+    world = run_cfg.world if run_cfg is not None else WorldConfig(max_objects=1)
+    run = evaluate_model(
+        model, settings, str(folder), world.max_objects, progress, world.object_scale
+    )
     write_report(run, out)
     return run

@@ -72,9 +72,10 @@ def radius_from_area(area: float, shape: str) -> float:
     return math.sqrt(max(area, 0.0) / UNIT_SHAPES[shape][0])
 
 
-def size_class(area: float, shape: str, height: int, width: int) -> str:
-    """The nearest size class for an object of `shape` covering `area` pixels."""
-    relative = radius_from_area(area, shape) / min(height, width)
+def size_class(area: float, shape: str, height: int, width: int, object_scale: float = 1.0) -> str:
+    """The nearest size class for an object of `shape` covering `area` pixels, in a world
+    that draws objects `object_scale` times the base sizes."""
+    relative = radius_from_area(area, shape) / (min(height, width) * object_scale)
     for name, bound in zip(_SIZE_ORDER, _SIZE_BOUNDS, strict=False):  # the last has no bound
         if relative < bound:
             return name

@@ -26,6 +26,7 @@ from kinema.world.scene import (
     SPEEDS,
     Scene,
     WorldObject,
+    check_object_scale,
     is_heldout,
 )
 
@@ -49,6 +50,7 @@ def _check(cfg: WorldConfig) -> None:
             f"objects per scene must satisfy 1 <= min <= max <= {MAX_OBJECTS}, "
             f"got {cfg.min_objects}..{cfg.max_objects}"
         )
+    check_object_scale(cfg.object_scale)
     if cfg.height < 1 or cfg.width < 1 or cfg.frames < 1 or cfg.fps <= 0:
         raise KinemaError(
             f"bad clip geometry {cfg.frames}x{cfg.height}x{cfg.width} at {cfg.fps} fps"
@@ -61,7 +63,7 @@ def _start_range(lo: float, hi: float, travel: float) -> tuple[float, float]:
 
 
 def _radius(size: str, cfg: WorldConfig) -> float:
-    return SIZES[size] * min(cfg.height, cfg.width)
+    return SIZES[size] * cfg.object_scale * min(cfg.height, cfg.width)
 
 
 def _place(
@@ -130,9 +132,8 @@ def _draw_object(
     speed = rng.choice(list(SPEEDS)) if motion in DIRECTIONS else "slow"
     motion, speed, centre = _fit(rng, motion, speed, radius, cfg, duration)
     for _ in range(PLACEMENT_TRIES):
-        candidate = WorldObject(
-            shape, colour, size, centre[0] / cfg.width, centre[1] / cfg.height, motion, speed
-        )
+        x, y = centre[0] / cfg.width, centre[1] / cfg.height
+        candidate = WorldObject(shape, colour, size, x, y, motion, speed, cfg.object_scale)
         overlaps = (_overlap_fraction(candidate, other, cfg, duration) for other in taken)
         if all(share <= MAX_OVERLAP_SHARE for share in overlaps):
             return candidate

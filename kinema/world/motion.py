@@ -21,7 +21,7 @@ REST_HEIGHT = 0.01  # a falling object settles once its next apex would be lower
 
 def object_radius_px(obj: WorldObject, height: int, width: int) -> float:
     """Half the side of the square that contains the object's shape, in pixels."""
-    return SIZES[obj.size] * min(height, width)
+    return SIZES[obj.size] * obj.scale * min(height, width)
 
 
 def floor_y_px(obj: WorldObject, height: int, width: int) -> float:

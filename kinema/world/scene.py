@@ -37,6 +37,10 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star")
 # Object radius as a fraction of min(height, width). Every shape fits inside the square
 # [-radius, radius]^2 around its centre, which is what "in view" and the floor refer to.
 SIZES: dict[str, float] = {"small": 0.13, "medium": 0.17, "large": 0.23}
+# A world may draw every object larger by one factor (`WorldConfig.object_scale`): at 32×32
+# a medium star is 5 px across its points, and the 4× autoencoder turns it into a blob. The
+# bound keeps a bouncing object's apex in view: 2 · 0.23 · 1.4 + BOUNCE_APEX (0.35) < 1.
+MAX_OBJECT_SCALE = 1.4
 
 _DIAGONAL = 1.0 / math.sqrt(2.0)
 
@@ -82,6 +86,14 @@ def _check_name(kind: str, value: str, allowed: Collection[str]) -> None:
         raise KinemaError(f"unknown {kind} {value!r}; choose one of {', '.join(allowed)}")
 
 
+def check_object_scale(scale: float) -> None:
+    if not (math.isfinite(scale) and 0.0 < scale <= MAX_OBJECT_SCALE):
+        raise KinemaError(
+            f"object scale must be in (0, {MAX_OBJECT_SCALE}] so a bounce stays in view, "
+            f"got {scale}"
+        )
+
+
 @dataclass(frozen=True)
 class WorldObject:
     """One shape. `x`, `y` are its start centre as fractions of width and height."""
@@ -93,6 +105,7 @@ class WorldObject:
     y: float
     motion: str
     speed: str = "slow"  # only meaningful for the eight directions
+    scale: float = 1.0  # the radius is SIZES[size] · scale of min(height, width)
 
     def __post_init__(self) -> None:
         _check_name("shape", self.shape, SHAPES)
@@ -100,6 +113,7 @@ class WorldObject:
         _check_name("size", self.size, SIZES)
         _check_name("motion", self.motion, MOTIONS)
         _check_name("speed", self.speed, SPEEDS)
+        check_object_scale(self.scale)
         if not (math.isfinite(self.x) and math.isfinite(self.y)):
             raise KinemaError(f"object position must be finite, got ({self.x}, {self.y})")
 
