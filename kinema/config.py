@@ -132,6 +132,9 @@ class FlowConfig:
     # Training: weight of the loss on the error's change between consecutive latent frames
     # (kinema/flow/loss.py), which stresses motion; 0 trains on the plain error alone.
     temporal_weight: float = 0.0
+    # Training: each latent position's error counts 1 + this × its distance from its frame's
+    # median latent (kinema/flow/loss.py, foreground_latent_weights); 0 = a plain mean.
+    foreground_weight: float = 0.0
 
 
 @dataclass(frozen=True)

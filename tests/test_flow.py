@@ -8,6 +8,7 @@ from kinema.flow import (
     classifier_free_guidance,
     euler_sample,
     flow_matching_loss,
+    foreground_latent_weights,
     heun_sample,
     interpolate,
     sample_timesteps,
@@ -97,6 +98,26 @@ def test_temporal_weight_counts_frame_to_frame_error_changes():
     mask = torch.tensor([[True, True, False, True]] * 2)  # frame 2 given: nothing counts
     given = flow_matching_loss(lambda x, tt: flicker, x0, noise, t, mask, temporal_weight=2.0)
     assert given.item() == 0.0
+
+
+def test_foreground_weight_counts_object_positions_more():
+    x0 = torch.zeros(1, 2, 1, 4, 4)  # a flat background latent
+    x0[0, :, 0, 1, 2] = torch.tensor([3.0, 1.0])  # one object position, 2 from the median
+    weights = foreground_latent_weights(x0, 0.5)
+    assert weights.shape == (1, 1, 1, 4, 4)
+    assert weights[0, 0, 0, 1, 2] == 2.0  # 1 + 0.5 · mean(3, 1)
+    assert weights.sum() == 16 + 1.0  # every other position keeps 1
+    noise = torch.zeros_like(x0)
+    exact = velocity_target(x0, noise)
+    t = torch.full((1,), 0.5)
+    for where in ((1, 2), (3, 3)):  # the same error on the object and on the background
+        wrong = exact.clone()
+        wrong[0, 0, 0, where[0], where[1]] += 1.0
+        plain = flow_matching_loss(lambda x, tt, v=wrong: v, x0, noise, t)
+        weighted = flow_matching_loss(
+            lambda x, tt, v=wrong: v, x0, noise, t, position_weight=weights
+        )
+        assert weighted.item() == pytest.approx(weights[0, 0, 0, where[0], where[1]] * plain)
 
 
 def test_timesteps_and_shift():

@@ -6,7 +6,7 @@ Samplers and guidance are pure functions of a `velocity_fn(x, t) -> v`.
 
 from kinema.flow.conditioning import GivenFrames, partial_schedule, with_given_frames
 from kinema.flow.guidance import classifier_free_guidance
-from kinema.flow.loss import flow_matching_loss
+from kinema.flow.loss import flow_matching_loss, foreground_latent_weights
 from kinema.flow.path import broadcast_time, interpolate, velocity_target
 from kinema.flow.samplers import SAMPLERS, VelocityFn, euler_sample, heun_sample
 from kinema.flow.timesteps import (
@@ -24,6 +24,7 @@ __all__ = [
     "classifier_free_guidance",
     "euler_sample",
     "flow_matching_loss",
+    "foreground_latent_weights",
     "heun_sample",
     "interpolate",
     "partial_schedule",

@@ -14,6 +14,7 @@ def flow_matching_loss(
     t: Tensor,
     loss_mask: Tensor | None = None,
     temporal_weight: float = 0.0,
+    position_weight: Tensor | None = None,
 ) -> Tensor:
     """Mean squared error between predicted and target velocity, plus `temporal_weight` ×
     that of its change from one latent frame to the next.
@@ -25,11 +26,14 @@ def flow_matching_loss(
     errors in what each frame shows. Both terms are quadratic forms of the same error, so
     their sum is minimised by the same predictor (the conditional mean velocity); only the
     emphasis of learning moves.
+    position_weight: optional (B, 1, T, H, W) weight of each latent position's squared error
+    in the first term (`foreground_latent_weights`).
     """
     x_t = interpolate(x0, noise, t)
     error = velocity_fn(x_t, t) - velocity_target(x0, noise)  # (B, C, T, H, W)
     frames = None if loss_mask is None else loss_mask.to(error.dtype)  # (B, T)
-    loss = _masked_mean(error**2, frames)
+    squared = error**2 if position_weight is None else error**2 * position_weight
+    loss = _masked_mean(squared, frames)
     if temporal_weight > 0 and error.shape[2] > 1:
         change = error[:, :, 1:] - error[:, :, :-1]  # (B, C, T-1, H, W)
         pairs = None if frames is None else frames[:, 1:] * frames[:, :-1]
@@ -43,6 +47,18 @@ def _masked_mean(values: Tensor, frames: Tensor | None) -> Tensor:
         return values.mean()
     weight = frames[:, None, :, None, None].expand_as(values)
     return (values * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def foreground_latent_weights(x0: Tensor, strength: float) -> Tensor:
+    """Per-position weights `1 + strength · d`, (B, 1, T, H, W): d is how far a clean latent
+    position is from its frame's per-channel median, averaged over channels.
+
+    On a flat background the objects hold a few latent positions; a plain mean spends most
+    of the loss on background, while the object's positions carry its shape.
+    """
+    # x0 (B, C, T, H, W) -> per-frame, per-channel medians (B, C, T, 1, 1)
+    median = x0.flatten(3).median(dim=3).values[..., None, None]
+    return 1.0 + strength * (x0 - median).abs().mean(dim=1, keepdim=True)
 
 
 def per_sample_loss(error: Tensor) -> Tensor:

@@ -18,7 +18,12 @@ from torch import Tensor
 
 from kinema.config import ConditioningConfig
 from kinema.dit import patch_grid
-from kinema.flow import flow_matching_loss, sample_timesteps, shift_for_tokens
+from kinema.flow import (
+    flow_matching_loss,
+    foreground_latent_weights,
+    sample_timesteps,
+    shift_for_tokens,
+)
 from kinema.model import KinemaModel
 from kinema.train.given_frames import draw_given_frames, image_step
 from kinema.train.latents import LatentSource
@@ -72,9 +77,19 @@ def latent_flow_loss(
         return model.transformer(x, tt, context, mask)
 
     weight = cfg.flow.temporal_weight
+    foreground = cfg.flow.foreground_weight
+    positions = foreground_latent_weights(x0, foreground) if foreground > 0 else None
     if not bool(given.any()):  # no sample of this part is given a frame
-        return flow_matching_loss(velocity, x0, noise, t, temporal_weight=weight)
+        return flow_matching_loss(
+            velocity, x0, noise, t, temporal_weight=weight, position_weight=positions
+        )
     frame_t = torch.where(given, 0.0, t[:, None])  # (B, T): given frames are clean
     return flow_matching_loss(
-        velocity, x0, noise, frame_t, loss_mask=~given, temporal_weight=weight
+        velocity,
+        x0,
+        noise,
+        frame_t,
+        loss_mask=~given,
+        temporal_weight=weight,
+        position_weight=positions,
     )
