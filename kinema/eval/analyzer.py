@@ -234,10 +234,11 @@ def analyze_video(frames: np.ndarray, fps: float, object_scale: float = 1.0) -> 
     )
 
 
-def analyze_file(path: Path, fps: float | None = None) -> SceneAnalysis:
-    """Analyse a video file (mp4, gif, …); `fps` overrides the rate stored in the file."""
+def analyze_file(path: Path, fps: float | None = None, object_scale: float = 1.0) -> SceneAnalysis:
+    """Analyse a video file (mp4, gif, …); `fps` overrides the rate stored in the file;
+    sizes are read as `analyze_video` reads them."""
     frames, file_fps = read_video(Path(path))
     rate = fps or file_fps
     if not rate:
         raise KinemaError(f"video '{path}' has no frame rate; pass one")
-    return analyze_video(frames, rate)
+    return analyze_video(frames, rate, object_scale)
