@@ -60,8 +60,8 @@ TEMPORAL_WEIGHT = 2.0
 # Objects of the 32×32 world drawn this much larger (WorldConfig.object_scale): radii of
 # 5.8, 7.6 and 10.3 px instead of 4.2, 5.4 and 7.4. With the same autoencoder recipe the
 # round trip then keeps shape in 81% of clips instead of 60-63% (stars 38% instead of
-# 12-14%), and the whole shapes-tiny preset, for the same wall time, generates the prompted
-# shape in 65% of 128 prompts instead of 40% (adherence 45% instead of 27%).
+# 12-14%), and the whole shapes-tiny preset, at the same step counts, generates the
+# prompted shape in 65% of 128 prompts instead of 40% (adherence 45% instead of 27%).
 OBJECT_SCALE_32 = 1.4
 # Weight of the flow loss on latent positions off the frame's median (FlowConfig.
 # foreground_weight). On the shapes-tiny transformer stage (same autoencoder, 128 prompts),
