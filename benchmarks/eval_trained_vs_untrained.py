@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from kinema.checkpoint import load_config, resolve_checkpoint
+from kinema.config import WorldConfig
 from kinema.eval.metrics import ATTRIBUTES
 from kinema.eval.run import EvalRun, EvalSettings, evaluate_model, run_world
 from kinema.model import build_model, load_model
@@ -45,8 +46,7 @@ def main() -> None:
     torch.manual_seed(0)
     folder = resolve_checkpoint(args.checkpoint)
     run_cfg = run_world(args.checkpoint)
-    max_objects = run_cfg.world.max_objects if run_cfg is not None else 1
-    object_scale = run_cfg.world.object_scale if run_cfg is not None else 1.0
+    world = run_cfg.world if run_cfg is not None else WorldConfig(max_objects=1)
     settings = EvalSettings(prompts=args.prompts, seed=args.seed, split=args.split)
     trained = load_model(folder)
     fresh = build_model(load_config(folder)).eval()
@@ -65,7 +65,7 @@ def main() -> None:
     )
     print("| --- " * (len(ATTRIBUTES) + 6) + "|")
     for name, model in models.items():
-        run = evaluate_model(model, settings, name, max_objects, False, object_scale)
+        run = evaluate_model(model, settings, name, world.max_objects, False, world.object_scale)
         print(_row(name, run), flush=True)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from kinema.config import WorldConfig
 from kinema.errors import KinemaError
 from kinema.world.captions import describe
-from kinema.world.motion import BOUNCE_APEX, object_centre, object_radius_px
+from kinema.world.motion import BOUNCE_APEX, object_centre, object_radius_px, radius_px
 from kinema.world.render import render
 from kinema.world.scene import (
     BACKGROUND_COLOURS,
@@ -60,10 +60,6 @@ def _check(cfg: WorldConfig) -> None:
 def _start_range(lo: float, hi: float, travel: float) -> tuple[float, float]:
     """Starts in [lo, hi] whose straight path of signed length `travel` stays in [lo, hi]."""
     return lo - min(travel, 0.0), hi - max(travel, 0.0)
-
-
-def _radius(size: str, cfg: WorldConfig) -> float:
-    return SIZES[size] * cfg.object_scale * min(cfg.height, cfg.width)
 
 
 def _place(
@@ -127,7 +123,7 @@ def _draw_object(
     ]
     colour, shape = rng.choice(pairs)
     size = rng.choice(list(SIZES))
-    radius = _radius(size, cfg)
+    radius = radius_px(size, cfg.object_scale, cfg.height, cfg.width)
     motion = rng.choices(list(_MOTION_WEIGHTS), weights=list(_MOTION_WEIGHTS.values()))[0]
     speed = rng.choice(list(SPEEDS)) if motion in DIRECTIONS else "slow"
     motion, speed, centre = _fit(rng, motion, speed, radius, cfg, duration)

@@ -19,9 +19,15 @@ BOUNCE_APEX = 0.35  # height of a "bouncing" object's apex above the floor, in i
 REST_HEIGHT = 0.01  # a falling object settles once its next apex would be lower (heights)
 
 
+def radius_px(size: str, scale: float, height: int, width: int) -> float:
+    """Half the side of the square that contains a `size` shape drawn `scale` times the
+    base size, in pixels."""
+    return SIZES[size] * scale * min(height, width)
+
+
 def object_radius_px(obj: WorldObject, height: int, width: int) -> float:
     """Half the side of the square that contains the object's shape, in pixels."""
-    return SIZES[obj.size] * obj.scale * min(height, width)
+    return radius_px(obj.size, obj.scale, height, width)
 
 
 def floor_y_px(obj: WorldObject, height: int, width: int) -> float:
