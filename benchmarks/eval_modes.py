@@ -20,6 +20,7 @@ import torch
 from results_table import print_results, print_side_by_side  # benchmarks/, beside this script
 
 from kinema.eval.modes import aspect_adherence, aspect_sizes, long_video, measure_modes, mode_cases
+from kinema.eval.run import run_world
 from kinema.model import load_model
 
 TARGETS = {
@@ -45,7 +46,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint, "cpu").eval()
-    cases = mode_cases(model, args.cases, args.seed)
+    run_cfg = run_world(args.checkpoint)  # scenes drawn at the size the model trained on
+    scale = run_cfg.world.object_scale if run_cfg is not None else 1.0
+    cases = mode_cases(model, args.cases, args.seed, object_scale=scale)
     start = time.perf_counter()
     modes = measure_modes(model, cases, args.steps, args.strength, progress=print)
     sizes = aspect_sizes(model)
@@ -54,6 +57,7 @@ def main() -> None:
     setup = {
         "checkpoint": str(args.checkpoint),
         "cases": len(cases),
+        "object_scale": scale,
         "seconds": round(time.perf_counter() - start, 1),
     }
     print_side_by_side(modes, setup, None)

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from kinema.eval.analyzer import analyze_video
 from kinema.eval.modes import (
     SEAM_SLACK_PX,
     centre_track,
@@ -47,7 +48,9 @@ def test_every_mode_runs_and_reports_its_measures(debug_run):
     model = replace(model, config=replace(model.config, frames=9))
     results = measure_modes(model, mode_cases(model, 1, seed=0), steps=2)
     assert set(results) == {"image", "extend", "backward", "loop", "connect", "edit"}
-    assert {"first_frame_psnr_db", "adherence_rate", "identity_ok"} <= set(results["image"])
+    assert {"first_frame_psnr_db", "autoencoder_psnr_db", "adherence_rate", "identity_ok"} <= set(
+        results["image"]
+    )
     assert {"seam_jump_px", "seam_ok"} <= set(results["loop"])
     assert {"transition_error_px", "transition_psnr_db"} <= set(results["connect"])
     assert {"trajectory_error_px", "colour_changed_ok"} <= set(results["edit"])
@@ -55,3 +58,20 @@ def test_every_mode_runs_and_reports_its_measures(debug_run):
         for key, value in mode.items():
             if key.endswith("_ok") or key.endswith("_rate"):
                 assert 0.0 <= value <= 100.0
+
+
+def test_cases_follow_the_world_scale_and_are_read_against_it(debug_run):
+    from kinema.eval.metrics import check_video
+    from kinema.eval.parser import parse_prompt
+
+    model = load_model(debug_run, "cpu")
+    model = replace(model, config=replace(model.config, height=32, width=32, frames=9))
+    misread = 0
+    for case in mode_cases(model, 4, seed=2, object_scale=1.4):
+        assert case.object.scale == 1.4 and case.object_scale == 1.4
+        wanted = parse_prompt(case.caption)
+        analysis = analyze_video(case.clip, model.config.fps, case.object_scale)
+        assert check_video(case.caption, wanted, analysis).adherent
+        base_size = analyze_video(case.clip, model.config.fps)
+        misread += not check_video(case.caption, wanted, base_size).adherent
+    assert misread >= 2  # read at the base sizes, objects drawn 1.4× read a size too large

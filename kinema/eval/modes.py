@@ -6,7 +6,8 @@ extension), between two of its parts (connect), or the same motion in another co
 (edit). The generated frames are read by `analyze_video`, never by the caption, and every
 position is the analyzer's centroid of the object in pixels.
 
-- image: PSNR of the first output frame against the given image; the prompt's adherence.
+- image: PSNR of the first output frame against the given image, beside that of the
+  autoencoder's own round trip of the image (its ceiling); the prompt's adherence.
 - extend forward / backward and loop: the object's jump at the seam against its own
   largest per-frame step + 2 px, and its colour and shape after the seam.
 - connect: the jumps at both seams, and the transition's centroid error against the
@@ -35,7 +36,7 @@ from kinema.eval.metrics import check_video
 from kinema.eval.parser import parse_prompt
 from kinema.memory import peak_rss_bytes, reset_peak_rss
 from kinema.model import KinemaModel
-from kinema.pipeline import GenerationRequest, generate
+from kinema.pipeline import GenerationRequest, frames_to_video, generate, video_to_frames
 from kinema.world.captions import describe
 from kinema.world.dataset import sample_scene
 from kinema.world.motion import object_centre
@@ -52,38 +53,47 @@ class ModeCase:
     scene: Scene
     caption: str
     clip: np.ndarray  # (frames, H, W, 3) uint8
+    object_scale: float = 1.0  # the world's size factor, for reading sizes
 
     @property
     def object(self) -> WorldObject:
         return self.scene.objects[0]
 
 
-def mode_cases(model: KinemaModel, count: int, seed: int, windows: int = 3) -> list[ModeCase]:
-    """`count` one-object train-split scenes that stay in view for `windows` model windows."""
+def mode_cases(
+    model: KinemaModel, count: int, seed: int, windows: int = 3, object_scale: float = 1.0
+) -> list[ModeCase]:
+    """`count` one-object train-split scenes that stay in view for `windows` model windows,
+    objects drawn `object_scale` times the base sizes (as the model's training world)."""
     cfg = model.config
     frames = windows * (cfg.frames - 1) + 1
     world = WorldConfig(
-        height=cfg.height, width=cfg.width, frames=frames, fps=cfg.fps, max_objects=1
+        height=cfg.height,
+        width=cfg.width,
+        frames=frames,
+        fps=cfg.fps,
+        max_objects=1,
+        object_scale=object_scale,
     )
     cases = []
     for index in range(count):
         rng = random.Random(seed * 1_000_003 + index)
         scene = sample_scene(rng, world)
         clip = render(scene, cfg.height, cfg.width, frames, cfg.fps)
-        cases.append(ModeCase(scene, describe(scene, rng), clip))
+        cases.append(ModeCase(scene, describe(scene, rng), clip, object_scale))
     return cases
 
 
-def main_object(frames: np.ndarray, fps: float) -> AnalyzedObject | None:
+def main_object(frames: np.ndarray, fps: float, object_scale: float = 1.0) -> AnalyzedObject | None:
     """The object seen longest in a video, or None when the analyzer finds none."""
-    objects = analyze_video(frames, fps).objects
+    objects = analyze_video(frames, fps, object_scale).objects
     return max(objects, key=lambda o: (o.presence, o.radius)) if objects else None
 
 
-def centre_track(frames: np.ndarray, fps: float) -> np.ndarray:
+def centre_track(frames: np.ndarray, fps: float, object_scale: float = 1.0) -> np.ndarray:
     """(T, 2) centroid of the main object per frame; NaN where it is not seen."""
     track = np.full((len(frames), 2), np.nan)
-    found = main_object(frames, fps)
+    found = main_object(frames, fps, object_scale)
     for point in found.points if found else ():
         track[point.frame] = (point.x, point.y)
     return track
@@ -100,8 +110,19 @@ def frame_psnr(a: np.ndarray, b: np.ndarray) -> float:
     return psnr(torch.from_numpy(a) / 127.5, torch.from_numpy(b) / 127.5)
 
 
-def keeps_identity(frames: np.ndarray, fps: float, obj: WorldObject) -> bool:
-    found = main_object(frames, fps)
+@torch.no_grad()
+def round_trip(model: KinemaModel, frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 through the model's autoencoder (the posterior mean) and back: the
+    best any mode can return of frames it is given."""
+    video = frames_to_video(frames[None], model.device)
+    mean, _ = model.autoencoder.encode(video)
+    return video_to_frames(model.autoencoder.decode(mean))
+
+
+def keeps_identity(
+    frames: np.ndarray, fps: float, obj: WorldObject, object_scale: float = 1.0
+) -> bool:
+    found = main_object(frames, fps, object_scale)
     return found is not None and (found.colour, found.shape) == (obj.colour, obj.shape)
 
 
@@ -157,6 +178,12 @@ class _Case:
     def window(self) -> int:
         return self.model.config.frames
 
+    def track(self, video: np.ndarray) -> np.ndarray:
+        return centre_track(video, self.fps, self.case.object_scale)
+
+    def identity(self, video: np.ndarray) -> bool:
+        return keeps_identity(video, self.fps, self.case.object, self.case.object_scale)
+
     def made(self, prompt: str | None = None, **mode) -> np.ndarray:
         prompt = self.case.caption if prompt is None else prompt
         return generate(self.model, GenerationRequest(prompt, self.seed, self.steps, **mode))
@@ -167,7 +194,7 @@ class _Case:
         return largest_step(obj, len(clip), self.fps, cfg.height, cfg.width) + SEAM_SLACK_PX
 
     def seam(self, tally: ModeTally, video: np.ndarray, before: int, after: int) -> None:
-        jump = seam_jump(centre_track(video, self.fps), before, after)
+        jump = seam_jump(self.track(video), before, after)
         tally.add("seam_jump_px", jump)
         tally.add("seam_ok", jump <= self.seam_limit())
 
@@ -176,16 +203,18 @@ def _image(c: _Case, tally: ModeTally) -> None:
     clip, caption = c.case.clip, c.case.caption
     video = c.made(image=clip[0])
     tally.add("first_frame_psnr_db", frame_psnr(video[0], clip[0]))
-    analysis = analyze_video(video, c.fps)
+    ceiling = round_trip(c.model, clip[:1])[0]  # what the autoencoder alone keeps of it
+    tally.add("autoencoder_psnr_db", frame_psnr(ceiling, clip[0]))
+    analysis = analyze_video(video, c.fps, c.case.object_scale)
     tally.add("adherence_rate", check_video(caption, parse_prompt(caption), analysis).adherent)
-    tally.add("identity_ok", keeps_identity(video, c.fps, c.case.object))
+    tally.add("identity_ok", c.identity(video))
 
 
 def _extend(c: _Case, tally: ModeTally) -> None:
     window = c.window
     video = c.made(extend=c.case.clip[:window], frames=window - 1)  # the clip, then a window
     c.seam(tally, video, window - 1, window)
-    tally.add("identity_ok", keeps_identity(video[window - 1 :], c.fps, c.case.object))
+    tally.add("identity_ok", c.identity(video[window - 1 :]))
 
 
 def _backward(c: _Case, tally: ModeTally) -> None:
@@ -193,13 +222,13 @@ def _backward(c: _Case, tally: ModeTally) -> None:
     later = c.case.clip[window - 1 : 2 * window - 1]
     video = c.made(extend=later, direction="backward", frames=window - 1)
     c.seam(tally, video, window - 2, window - 1)
-    tally.add("identity_ok", keeps_identity(video[:window], c.fps, c.case.object))
+    tally.add("identity_ok", c.identity(video[:window]))
 
 
 def _loop(c: _Case, tally: ModeTally) -> None:
     video = c.made(loop=True)
     c.seam(tally, video, len(video) - 1, 0)  # the last frame leads back into the first
-    tally.add("identity_ok", keeps_identity(video, c.fps, c.case.object))
+    tally.add("identity_ok", c.identity(video))
 
 
 def _connect(c: _Case, tally: ModeTally) -> None:
@@ -207,7 +236,7 @@ def _connect(c: _Case, tally: ModeTally) -> None:
     added = window - 1 - c.model.config.autoencoder.temporal_compression  # new frames
     video = c.made(connect=(clip[:window], clip[window + added : 2 * window + added]))
     truth = clip[: len(video)]
-    track, true_track = centre_track(video, c.fps), centre_track(truth, c.fps)
+    track, true_track = c.track(video), c.track(truth)
     jumps = (
         seam_jump(track, window - 1, window),
         seam_jump(track, window + added - 1, window + added),
@@ -221,7 +250,7 @@ def _connect(c: _Case, tally: ModeTally) -> None:
     )
     psnrs = [frame_psnr(a, b) for a, b in zip(video[between], truth[between], strict=True)]
     tally.add("transition_psnr_db", float(np.mean(psnrs)))
-    tally.add("identity_ok", keeps_identity(video[between], c.fps, c.case.object))
+    tally.add("identity_ok", c.identity(video[between]))
 
 
 def _edit(c: _Case, tally: ModeTally, strength: float) -> None:
@@ -230,8 +259,8 @@ def _edit(c: _Case, tally: ModeTally, strength: float) -> None:
     video = c.made(
         c.case.caption.replace(obj.colour, colour), edit=clip[: c.window], strength=strength
     )
-    found = main_object(video, c.fps)
-    track, true_track = centre_track(video, c.fps), centre_track(clip[: len(video)], c.fps)
+    found = main_object(video, c.fps, c.case.object_scale)
+    track, true_track = c.track(video), c.track(clip[: len(video)])
     error = np.linalg.norm(track - true_track, axis=1)
     mean_error = float(np.mean(error)) if np.isfinite(error).all() else math.inf
     tally.add("trajectory_error_px", mean_error)
@@ -278,7 +307,7 @@ def aspect_adherence(
                 case.caption, seed=number, steps=steps, height=height, width=width
             )
             video = generate(model, request)
-            analysis = analyze_video(video, fps)
+            analysis = analyze_video(video, fps, case.object_scale)
             passed += check_video(case.caption, parse_prompt(case.caption), analysis).adherent
         out[f"{height}x{width}"] = 100.0 * passed / len(cases)
     return out
@@ -306,14 +335,14 @@ def long_video(
 
     short, short_peak = peak_resident_bytes(lambda: extended(2))
     long, long_peak = peak_resident_bytes(lambda: extended(factor))
-    track = centre_track(long, fps)
+    track = centre_track(long, fps, case.object_scale)
     return {
         "frames": float(len(long)),
         "frames_with_object_rate": 100.0 * float(np.isfinite(track).all(axis=1).mean()),
         "peak_rss_2x_mib": short_peak / 2**20,
         f"peak_rss_{factor}x_mib": long_peak / 2**20,
         "peak_ratio": long_peak / short_peak,
-        "identity_ok": 100.0 * keeps_identity(long, fps, case.object),
+        "identity_ok": 100.0 * keeps_identity(long, fps, case.object, case.object_scale),
         "short_frames": float(len(short)),
     }
 
