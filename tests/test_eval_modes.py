@@ -10,6 +10,7 @@ from kinema.eval.modes import (
     centre_track,
     keeps_identity,
     largest_step,
+    lasting_case,
     measure_modes,
     mode_cases,
     seam_jump,
@@ -23,7 +24,7 @@ def test_ground_truth_has_small_seams_and_keeps_its_identity(debug_run):
     cfg = model.config
     for case in mode_cases(model, 4, seed=1):
         clip, obj = case.clip, case.object
-        assert len(clip) == 3 * (cfg.frames - 1) + 1
+        assert len(clip) == cfg.frames + cfg.autoencoder.temporal_compression
         track = centre_track(clip, cfg.fps)
         truth = np.array(
             [object_centre(obj, i / cfg.fps, cfg.height, cfg.width) for i in range(len(clip))]
@@ -75,3 +76,13 @@ def test_cases_follow_the_world_scale_and_are_read_against_it(debug_run):
         base_size = analyze_video(case.clip, model.config.fps)
         misread += not check_video(case.caption, wanted, base_size).adherent
     assert misread >= 2  # read at the base sizes, objects drawn 1.4× read a size too large
+
+
+def test_cases_keep_moving_objects_and_the_long_video_takes_one_that_stays(debug_run):
+    model = load_model(debug_run, "cpu")
+    model = replace(model, config=replace(model.config, height=32, width=32, frames=9))
+    cases = mode_cases(model, 32, seed=0, object_scale=1.4)
+    moving = [c for c in cases if c.object.motion not in ("static", "falling", "bouncing")]
+    assert len(moving) >= 8  # cases three windows long were all static or falling
+    assert lasting_case(cases).object.motion in ("static", "falling", "bouncing")
+    assert lasting_case(moving) is moving[0]  # none stays: the first is taken

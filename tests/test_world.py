@@ -1,6 +1,7 @@
 """The procedural world: scenes, exact motion, rendering, captions and the dataset."""
 
 import itertools
+import math
 import random
 import re
 
@@ -37,8 +38,9 @@ from kinema.world.captions import (
     SPEED_WORDS,
     STILL_PHRASES,
 )
-from kinema.world.motion import BOUNCE_APEX, FALL_RESTITUTION, GRAVITY, floor_y_px
+from kinema.world.motion import BOUNCE_APEX, FALL_RESTITUTION, GRAVITY, floor_y_px, radius_px
 from kinema.world.render import POLYGON_VERTICES
+from kinema.world.scene import MAX_OBJECT_SCALE, MAX_UNIT_OVER_SIDE, frame_unit
 
 
 def _one(shape="circle", colour="red", size="medium", x=0.5, y=0.5, motion="static", speed="slow"):
@@ -240,7 +242,7 @@ def test_moving_right_at_its_speed(fps):
     height, width, frames = 32, 40, 7
     scene = _one(size="small", x=0.2, y=0.5, motion="right", speed="fast")
     centroids = _centroids(render(scene, height, width, frames, fps), scene)
-    step = SPEEDS["fast"] * min(height, width) / fps
+    step = SPEEDS["fast"] * frame_unit(height, width) / fps
     np.testing.assert_allclose(np.diff(centroids[:, 0]), step, atol=0.5)
     np.testing.assert_allclose(np.diff(centroids[:, 1]), 0.0, atol=0.5)
     expected = [object_centre(scene.objects[0], i / fps, height, width) for i in range(frames)]
@@ -382,3 +384,27 @@ def test_vocabulary_is_complete_and_exact():
     scenes += [Scene("white", tuple(objects[:2])), Scene("white", tuple(objects[2:5]))]
     produced = {word for scene in scenes for text in all_phrasings(scene) for word in _words(text)}
     assert produced == set(vocab)
+
+
+def test_frame_unit_is_the_side_of_the_frame_area_capped_by_the_shorter_side():
+    assert frame_unit(32, 32) == 32.0
+    # The buckets of one area draw each size class at about the same pixels.
+    for height, width in ((24, 40), (40, 24)):
+        assert frame_unit(height, width) == pytest.approx(math.sqrt(960))
+        ratio = radius_px("large", 1.4, height, width) / radius_px("large", 1.4, 32, 32)
+        assert ratio == pytest.approx(0.97, abs=0.01)
+    assert frame_unit(16, 64) == MAX_UNIT_OVER_SIDE * 16  # elongated: capped
+    # At the cap a still large object at the largest scale fits across the shorter side.
+    assert 2 * radius_px("large", MAX_OBJECT_SCALE, 16, 64) < 16
+
+
+def test_elongated_worlds_keep_every_object_in_view():
+    cfg = WorldConfig(height=16, width=64, frames=9, fps=4, max_objects=2, object_scale=1.4)
+    for index in range(40):
+        scene = sample_scene(random.Random(index), cfg)
+        for obj in scene.objects:
+            r = object_radius_px(obj, cfg.height, cfg.width)
+            for i in range(cfg.frames):
+                x, y = object_centre(obj, i / cfg.fps, cfg.height, cfg.width)
+                assert r - 1e-6 <= x <= cfg.width - r + 1e-6
+                assert r - 1e-6 <= y <= cfg.height - r + 1e-6

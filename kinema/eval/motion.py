@@ -24,9 +24,9 @@ from functools import lru_cache
 import numpy as np
 
 from kinema.world.motion import BOUNCE_APEX, object_centre
-from kinema.world.scene import DIRECTIONS, GRAVITY_MOTIONS, SIZES, SPEEDS, WorldObject
+from kinema.world.scene import DIRECTIONS, GRAVITY_MOTIONS, SIZES, SPEEDS, WorldObject, frame_unit
 
-STATIC_SPEED = 0.5 * SPEEDS["slow"]  # in image sizes (min(H, W)) per second
+STATIC_SPEED = 0.5 * SPEEDS["slow"]  # in frame units (`frame_unit`) per second
 FAST_SPEED = math.sqrt(SPEEDS["slow"] * SPEEDS["fast"])
 GRAVITY_WIN_RATIO = 0.5  # a gravity fit must halve the straight-line residual
 MIN_GRAVITY_TRAVEL = 0.1  # of the image height: less vertical travel is not a drop
@@ -35,7 +35,7 @@ START_HEIGHTS = 97  # grid of start heights for the gravity fits, refined locall
 
 @dataclass(frozen=True)
 class MotionFit:
-    """A track's motion. Residuals are RMS centroid distances in units of min(H, W)."""
+    """A track's motion. Residuals are RMS centroid distances in frame units."""
 
     motion: str
     speed: str | None  # only for the eight directions
@@ -58,7 +58,7 @@ def _direction(vx: float, vy: float) -> str:
 
 def _heights(motion: str, starts: np.ndarray, times: tuple[float, ...], height: int, width: int):
     """(len(starts), len(times)) height above the floor for each start height (pixels)."""
-    floor = height - SIZES["small"] * min(height, width)
+    floor = height - SIZES["small"] * frame_unit(height, width)
     rows = []
     for start in starts:
         obj = WorldObject("circle", "red", "small", 0.5, (floor - start) / height, motion)
@@ -121,7 +121,7 @@ def fit_motion(
     ys = np.asarray(ys, dtype=np.float64)
     w = np.ones_like(times) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
-    scale = float(min(height, width))
+    scale = frame_unit(height, width)
     if len(times) < 2:
         return MotionFit("static", None, (0.0, 0.0), 0.0, 0.0, 0.0, GRAVITY_MOTIONS[0])
     design = np.stack([np.ones_like(times), times], axis=1)

@@ -15,7 +15,7 @@ import numpy as np
 
 from kinema.eval.labels import dilate, label_components
 from kinema.eval.shapes import UNIT_SHAPES, AlphaPatch
-from kinema.world.scene import BACKGROUND_COLOURS, OBJECT_COLOURS, SIZES
+from kinema.world.scene import BACKGROUND_COLOURS, OBJECT_COLOURS, SIZES, frame_unit
 
 # RGB -> (Y, Cb, Cr). Coverage is measured mostly on luma: JPEG and yuv420p video keep luma
 # at full resolution but halve chroma, which would otherwise smear every edge by a pixel.
@@ -60,7 +60,7 @@ class Detection:
 def min_object_area(height: int, width: int) -> float:
     """Detections smaller than this are treated as artefacts, not objects."""
     smallest = min(area for area, _ in UNIT_SHAPES.values()) * (min(SIZES.values()) ** 2)
-    return MIN_AREA_FRACTION * smallest * min(height, width) ** 2
+    return MIN_AREA_FRACTION * smallest * frame_unit(height, width) ** 2
 
 
 def estimate_background(frames: np.ndarray) -> np.ndarray:

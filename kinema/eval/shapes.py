@@ -19,7 +19,7 @@ from itertools import pairwise
 import numpy as np
 
 from kinema.world.render import POLYGON_VERTICES, SQUARE_HALF_SIDE, _shape_sdf
-from kinema.world.scene import SHAPES, SIZES
+from kinema.world.scene import SHAPES, SIZES, frame_unit
 
 # Gaussian blurs (pixels) tried for every template; the best fitting one is kept.
 TEMPLATE_BLURS: tuple[float, ...] = (0.0, 0.6, 1.0, 1.4)
@@ -75,7 +75,7 @@ def radius_from_area(area: float, shape: str) -> float:
 def size_class(area: float, shape: str, height: int, width: int, object_scale: float = 1.0) -> str:
     """The nearest size class for an object of `shape` covering `area` pixels, in a world
     that draws objects `object_scale` times the base sizes."""
-    relative = radius_from_area(area, shape) / (min(height, width) * object_scale)
+    relative = radius_from_area(area, shape) / (frame_unit(height, width) * object_scale)
     for name, bound in zip(_SIZE_ORDER, _SIZE_BOUNDS, strict=False):  # the last has no bound
         if relative < bound:
             return name

@@ -27,6 +27,7 @@ from kinema.world.scene import (
     Scene,
     WorldObject,
     check_object_scale,
+    frame_unit,
     is_heldout,
 )
 
@@ -70,17 +71,19 @@ def _place(
     y_range = (radius, cfg.height - radius)
     if motion in DIRECTIONS:
         dx, dy = DIRECTIONS[motion]
-        travel = SPEEDS[speed] * min(cfg.height, cfg.width) * duration
+        travel = SPEEDS[speed] * frame_unit(cfg.height, cfg.width) * duration
         x_range = _start_range(*x_range, dx * travel)
         y_range = _start_range(*y_range, dy * travel)
     elif motion == "falling":
         # A fall never rises above its start, so any start above the floor stays in view.
         y_range = (radius, radius + FALL_START_SPAN * (cfg.height - 2.0 * radius))
     elif motion == "bouncing":
-        # Launched at or below the apex, the bounce never rises above it; the apex is in view
-        # because 2 * largest radius + BOUNCE_APEX < 1.
+        # Launched at or below the apex, the bounce never rises above it. In a frame lower
+        # than the frame unit a large object's apex can leave the top: then it does not fit.
         floor = cfg.height - radius
         y_range = (floor - BOUNCE_APEX * cfg.height, floor)
+        if y_range[0] < radius:
+            return None
     if x_range[0] > x_range[1] or y_range[0] > y_range[1]:
         return None
     return rng.uniform(*x_range), rng.uniform(*y_range)

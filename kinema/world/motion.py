@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from kinema.errors import KinemaError
-from kinema.world.scene import DIRECTIONS, SIZES, SPEEDS, WorldObject
+from kinema.world.scene import DIRECTIONS, SIZES, SPEEDS, WorldObject, frame_unit
 
 GRAVITY = 2.0  # acceleration in image heights per second squared
 FALL_RESTITUTION = 0.6  # fraction of speed kept at each floor contact when falling
@@ -22,7 +22,7 @@ REST_HEIGHT = 0.01  # a falling object settles once its next apex would be lower
 def radius_px(size: str, scale: float, height: int, width: int) -> float:
     """Half the side of the square that contains a `size` shape drawn `scale` times the
     base size, in pixels."""
-    return SIZES[size] * scale * min(height, width)
+    return SIZES[size] * scale * frame_unit(height, width)
 
 
 def object_radius_px(obj: WorldObject, height: int, width: int) -> float:
@@ -69,7 +69,7 @@ def _bouncing_height(h0: float, t: float, g: float, apex: float) -> float:
 def object_centre(obj: WorldObject, time_s: float, height: int, width: int) -> tuple[float, float]:
     """The object's centre (x, y) in pixels at `time_s` seconds after the clip starts.
 
-    Directions move in a straight line at SPEEDS[speed] * min(height, width) px/s and pass
+    Directions move in a straight line at SPEEDS[speed] * frame_unit(height, width) px/s and pass
     through the side walls. "falling" drops from rest under gravity GRAVITY * height px/s^2
     and bounces on the floor (centre y = height - radius) with restitution
     FALL_RESTITUTION until settling. "bouncing" leaves its start moving upwards and bounces
@@ -83,7 +83,7 @@ def object_centre(obj: WorldObject, time_s: float, height: int, width: int) -> t
         return x0, y0
     if obj.motion in DIRECTIONS:
         dx, dy = DIRECTIONS[obj.motion]
-        step = SPEEDS[obj.speed] * min(height, width) * time_s
+        step = SPEEDS[obj.speed] * frame_unit(height, width) * time_s
         return x0 + dx * step, y0 + dy * step
     floor = floor_y_px(obj, height, width)
     h0 = max(floor - y0, 0.0)
