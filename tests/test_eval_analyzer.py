@@ -72,6 +72,17 @@ def test_ground_truth_scaled_objects():
     assert unscaled.attributes["size"].value < 0.6  # read against base sizes, most look large
 
 
+@pytest.mark.parametrize("height, width", [(24, 40), (40, 24)])
+def test_ground_truth_other_aspect_ratios(height, width):
+    # The shapes-tiny buckets (16:9 and 9:16 at its area), objects 1.4x larger.
+    world = replace(TINY, height=height, width=width, object_scale=1.4)
+    summary = summarize(
+        judge_renders(world_samples(world, 80, seed=6), world.fps, object_scale=1.4)
+    )
+    assert min(_values(summary).values()) >= 0.99, _values(summary)
+    assert summary.adherence.value >= 0.98
+
+
 def test_mismatched_captions_fall_to_chance(tiny_samples):
     samples = tiny_samples[:200]
     chance = chance_summary([s.scene for s in samples])
