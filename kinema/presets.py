@@ -42,9 +42,9 @@ def _run(
 
 
 # Every prompting mode in a sixth of the samples (kinema/train/given_frames.py), and images.
-# On the shapes-tiny transformer stage (same autoencoder and steps, 128 prompts) these
-# shares kept text-to-video adherence (51.6% against 50.8% without modes) where twice
-# them cost 5.5 points; the modes measured alike (docs/modes.md).
+# On the shapes-tiny transformer stage (same autoencoder and steps, 256 prompts) these
+# shares kept text-to-video adherence (49.2% against 50.4% without modes) where twice
+# them cost 6 points (44.1%); the modes measured alike (docs/modes.md).
 EVERY_MODE = ConditioningConfig(
     image_to_video=0.06, extend_forward=0.04, extend_backward=0.03, connect=0.04, image_steps=0.025
 )
