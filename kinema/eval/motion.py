@@ -23,8 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from kinema.world.motion import BOUNCE_APEX, object_centre
-from kinema.world.scene import DIRECTIONS, GRAVITY_MOTIONS, SIZES, SPEEDS, WorldObject, frame_unit
+from kinema.world.motion import BOUNCE_APEX, object_centre, radius_px
+from kinema.world.scene import DIRECTIONS, GRAVITY_MOTIONS, SPEEDS, WorldObject, frame_unit
 
 STATIC_SPEED = 0.5 * SPEEDS["slow"]  # in frame units (`frame_unit`) per second
 FAST_SPEED = math.sqrt(SPEEDS["slow"] * SPEEDS["fast"])
@@ -58,7 +58,7 @@ def _direction(vx: float, vy: float) -> str:
 
 def _heights(motion: str, starts: np.ndarray, times: tuple[float, ...], height: int, width: int):
     """(len(starts), len(times)) height above the floor for each start height (pixels)."""
-    floor = height - SIZES["small"] * frame_unit(height, width)
+    floor = height - radius_px("small", 1.0, height, width)
     rows = []
     for start in starts:
         obj = WorldObject("circle", "red", "small", 0.5, (floor - start) / height, motion)

@@ -79,17 +79,10 @@ def latent_flow_loss(
     weight = cfg.flow.temporal_weight
     foreground = cfg.flow.foreground_weight
     positions = foreground_latent_weights(x0, foreground) if foreground > 0 else None
-    if not bool(given.any()):  # no sample of this part is given a frame
-        return flow_matching_loss(
-            velocity, x0, noise, t, temporal_weight=weight, position_weight=positions
-        )
-    frame_t = torch.where(given, 0.0, t[:, None])  # (B, T): given frames are clean
+    loss_mask = None  # unless some sample of this part is given a frame
+    if bool(given.any()):
+        t = torch.where(given, 0.0, t[:, None])  # (B, T): given frames are clean
+        loss_mask = ~given
     return flow_matching_loss(
-        velocity,
-        x0,
-        noise,
-        frame_t,
-        loss_mask=~given,
-        temporal_weight=weight,
-        position_weight=positions,
+        velocity, x0, noise, t, loss_mask, temporal_weight=weight, position_weight=positions
     )
