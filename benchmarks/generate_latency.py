@@ -1,6 +1,6 @@
 """Generation time by stage and peak memory of a model's default clip, end to end.
 
-    python benchmarks/generate_latency.py [--checkpoint checkpoints/kinema-shapes-64]
+    python benchmarks/generate_latency.py [--checkpoint RUN] (default: the shipped model)
         [--prompt "…"] [--steps 25 12] [--step-cache 0 0.2] [--repeats 3] [--threads 2]
         [--device cpu]
         [--json out.json]
@@ -27,8 +27,7 @@ from results_table import print_side_by_side  # benchmarks/, beside this script
 from kinema.memory import peak_rss_bytes, reset_peak_rss
 from kinema.model import load_model
 from kinema.pipeline import GenerationRequest, generate
-
-SHIPPED = Path("checkpoints/kinema-shapes-64")
+from kinema.shipped import checkpoint_or_default
 
 
 def reset_peak(device: torch.device) -> None:
@@ -114,7 +113,7 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", type=Path, default=SHIPPED)
+    parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--prompt", default="a red circle moves to the right on a black background")
     parser.add_argument("--steps", type=int, nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=3)
@@ -126,7 +125,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = load_model(args.checkpoint, args.device).eval()
+    checkpoint = checkpoint_or_default(args.checkpoint)
+    model = load_model(checkpoint, args.device).eval()
     cfg = model.config
     counts = args.steps or [cfg.flow.sample_steps]
     columns = {}
@@ -135,7 +135,7 @@ def main() -> None:
             name = f"{n} steps" + (f", cache {cache}" if cache else "")
             columns[name] = measure(model, args.prompt, n, args.repeats, cache)
     setup = {
-        "checkpoint": str(args.checkpoint),
+        "checkpoint": str(checkpoint),
         "clip": f"{cfg.frames}x{cfg.height}x{cfg.width}",
         "sampler": cfg.flow.sampler,
         "guidance": cfg.flow.guidance,

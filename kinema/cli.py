@@ -15,6 +15,7 @@ from kinema import finetune_cli as finetune_commands
 from kinema.data import cli as data_commands
 from kinema.errors import KinemaError
 from kinema.eval.cli import FactorizedOption, evaluate
+from kinema.shipped import checkpoint_or_default
 
 app = typer.Typer(
     help="Kinema: text-to-video with a causal video autoencoder and a diffusion transformer.",
@@ -171,7 +172,8 @@ def train(
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the video shows")],
     checkpoint: Annotated[
-        Path | None, typer.Option(help="Checkpoint or run folder (a run means its latest)")
+        Path | None,
+        typer.Option(help="Checkpoint or run folder, a run meaning its latest (default: shipped)"),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help=".mp4, .gif or .png")] = Path(
         "kinema.mp4"
@@ -220,6 +222,16 @@ def generate(
     strength: Annotated[
         float, typer.Option(help="--edit: how far towards noise the input goes (0-1]")
     ] = 0.7,
+    edit_method: Annotated[
+        str,
+        typer.Option(
+            help="--edit: sdedit (noise and redraw), or invert / flowedit, which keep what "
+            "--source-prompt and the prompt share"
+        ),
+    ] = "sdedit",
+    source_prompt: Annotated[
+        str, typer.Option(help="--edit with invert or flowedit: what the input video shows")
+    ] = "",
     lora: Annotated[
         Path | None, typer.Option(help="LoRA adapter made on --checkpoint (kinema finetune)")
     ] = None,
@@ -250,8 +262,7 @@ def generate(
         typer.echo(f"expanded prompt: {prompt}")
     if fps is not None and fps < 1:
         raise KinemaError(f"fps must be at least 1, got {fps}")
-    if checkpoint is None:
-        raise KinemaError("no --checkpoint given: pass a checkpoint or a run folder")
+    checkpoint = checkpoint_or_default(checkpoint)
     runtime = _ranks(device)  # under torchrun, one video's tokens are split over the ranks
     if runtime is not None and step_cache > 0:
         raise KinemaError(
@@ -290,6 +301,8 @@ def generate(
         direction=direction,
         loop=loop,
         strength=strength,
+        edit_method=edit_method,
+        source_prompt=source_prompt,
         **inputs,
     )
     start = time.perf_counter()
@@ -339,6 +352,20 @@ def _mode_inputs(
 
 
 @app.command()
+@user_errors
+def export(
+    checkpoint: Annotated[Path, typer.Option(help="Checkpoint or run folder (its latest)")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write, e.g. checkpoints/NAME")],
+    dtype: Annotated[str, typer.Option(help="float16, bfloat16 or float32")] = "float16",
+) -> None:
+    """Write a checkpoint for shipping: config and weights only, cast to --dtype."""
+    from kinema.shipped import describe_sizes, export_checkpoint
+
+    sizes = export_checkpoint(checkpoint, out, dtype)
+    typer.echo(f"exported to {out}: {describe_sizes(sizes)}")
+
+
+@app.command()
 def presets() -> None:
     """List the named training presets."""
     from kinema.presets import PRESETS
@@ -357,7 +384,7 @@ def serve(
     port: int = 8000,
     checkpoint: Annotated[
         Path | None,
-        typer.Option(help="Checkpoint or run folder (default: checkpoints/kinema-shapes-64)"),
+        typer.Option(help="Checkpoint or run folder (default: the shipped model)"),
     ] = None,
     db: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL of the job store (default: SQLite file)")
@@ -373,7 +400,6 @@ def serve(
 ) -> None:
     """Serve the model: OpenAI's Videos API under /v1 and a web studio at /."""
     try:
-        from kinema.server.serve import resolve_checkpoint
         from kinema.server.serve import serve as run_server
     except ImportError as error:
         raise KinemaError(
@@ -383,7 +409,7 @@ def serve(
 
     limits = Limits(max_queue=max_queue, max_steps=max_steps)
     config = ServerConfig(
-        checkpoint=resolve_checkpoint(checkpoint),
+        checkpoint=checkpoint_or_default(checkpoint),
         host=host,
         port=port,
         data_dir=data_dir,

@@ -16,11 +16,14 @@ from kinema.dit import PreparedText, patch_grid
 from kinema.dit.step_cache import StepCache
 from kinema.errors import KinemaError
 from kinema.flow import (
+    EDIT_METHODS,
     SAMPLERS,
     GivenFrames,
     VelocityFn,
     classifier_free_guidance,
+    flow_edit,
     interpolate,
+    invert_then_sample,
     partial_schedule,
     sampling_schedule,
     shift_for_tokens,
@@ -52,8 +55,12 @@ class GenerationRequest:
     direction: str = "forward"  # extend: "forward" (after the clip) or "backward" (before)
     loop: bool = False  # a clip whose last frame leads back into its first
     connect: tuple[np.ndarray, np.ndarray] | None = None  # a transition from clip A to clip B
-    edit: np.ndarray | None = None  # (T, H, W, 3) uint8: re-rendered under the prompt (SDEdit)
+    edit: np.ndarray | None = None  # (T, H, W, 3) uint8: re-rendered under the prompt
     strength: float = 0.7  # edit: the flow time the input is noised to; 1 ignores it
+    # edit: "sdedit" (noise the input, denoise under the prompt), "invert" or "flowedit"
+    # (both also read `source_prompt`, what the input shows; see kinema/flow/editing.py).
+    edit_method: str = "sdedit"
+    source_prompt: str = ""
     # Skip the transformer's blocks on steps whose input barely changed (kinema/dit/
     # step_cache.py): the threshold on the accumulated relative change; 0 computes every step.
     step_cache: float = 0.0
@@ -162,6 +169,14 @@ def _settings(model: KinemaModel, request: GenerationRequest, mode: str) -> _Set
         raise KinemaError(f"step cache threshold must be >= 0, got {request.step_cache}")
     if steps < 1:
         raise KinemaError(f"steps must be at least 1, got {steps}")
+    if request.edit_method not in EDIT_METHODS:
+        methods = ", ".join(EDIT_METHODS)
+        raise KinemaError(f"edit method must be one of {methods}, got '{request.edit_method}'")
+    if mode == "edit" and request.edit_method != "sdedit" and request.step_cache > 0:
+        raise KinemaError(
+            f"the step cache skips steps of one prompt; the {request.edit_method} edit "
+            "alternates two: leave --step-cache out"
+        )
     guidance = cfg.flow.guidance if request.guidance is None else request.guidance
     factorized = cfg.flow.factorized if request.factorized is None else request.factorized
     return _Settings(frames, height, width, steps, guidance, sampler, factorized)
@@ -205,28 +220,37 @@ class _WindowSampler:
         # Low memory on an accelerator: the text encoder and autoencoder wait on the CPU.
         self.borrow = request.low_memory and device.type != "cpu"
         self.decode_chunk = 1 if request.low_memory else DECODE_CHUNK
+        prompts = [check_prompt(request.prompt), request.negative_prompt]
+        if request.edit is not None and request.edit_method != "sdedit":
+            prompts.append(request.source_prompt)  # what the input shows
         with on_device(model.text_encoder, device, self.borrow):
-            # One call, so both rows share one padded length and batch for guidance.
-            both, both_mask = model.text_encoder.encode(
-                [check_prompt(request.prompt), request.negative_prompt]
-            )
-        (context, negative), (mask, negative_mask) = both.split(1), both_mask.split(1)
+            # One call, so the rows share one padded length and batch for guidance.
+            rows, masks = (encoded.split(1) for encoded in model.text_encoder.encode(prompts))
 
-        prepared: list[tuple[Tensor, PreparedText]] = []  # (context, its prepared text)
+        # Each prompt is the same at every step: its embedding and each block's text keys
+        # and values are computed on its first call only (by the identity of its tensor).
+        prepared: dict[int, tuple[Tensor, PreparedText]] = {}
 
         def model_fn(x: Tensor, t: Tensor, context: Tensor, context_mask: Tensor) -> Tensor:
-            # The prompt is the same at every step: its embedding and each block's text
-            # keys and values are computed on the first call only.
-            if not prepared or prepared[0][0] is not context:
-                prepared[:] = [(context, model.transformer.prepare_text(context, context_mask))]
-            return model.transformer(x, t, prepared[0][1], step_cache=self.step_cache)
+            if id(context) not in prepared:
+                prepared[id(context)] = (
+                    context,  # held, so that its id is not reused
+                    model.transformer.prepare_text(context, context_mask),
+                )
+            text = prepared[id(context)][1]
+            return model.transformer(x, t, text, step_cache=self.step_cache)
 
-        self.velocity_fn = classifier_free_guidance(
-            model_fn,
-            {"context": context, "context_mask": mask},
-            {"context": negative, "context_mask": negative_mask},
-            settings.guidance,
-        )
+        def guided(row: int) -> VelocityFn:
+            return classifier_free_guidance(
+                model_fn,
+                {"context": rows[row], "context_mask": masks[row]},
+                {"context": rows[1], "context_mask": masks[1]},
+                settings.guidance,
+            )
+
+        self.velocity_fn = guided(0)
+        self.source_fn = guided(2) if len(rows) > 2 else None
+        self.edit_method = request.edit_method
         self.cache_threshold = request.step_cache
         self.step_cache: StepCache | None = None  # a fresh one for every window
         self.total = windows * settings.steps
@@ -320,14 +344,37 @@ class _WindowSampler:
         if given is not None:
             velocity_fn = with_given_frames(velocity_fn, given)
             start = given.apply(noise)
-        if edit is not None:  # SDEdit: start part of the way from the input to noise
-            schedule = partial_schedule(schedule, strength)
-            start = interpolate(self.encode(edit), noise, schedule[:1].expand(1))
-            self.total = len(schedule) - 1  # an edit is one window
+        if edit is not None:
+            return self.decode(self._edit(self.encode(edit), noise, schedule, strength))
         latent = self._integrate(velocity_fn, start, schedule)
         if given is not None:
             latent = given.apply(latent)
         return self.decode(latent)
+
+    def _edit(self, source: Tensor, noise: Tensor, schedule: Tensor, strength: float) -> Tensor:
+        """The edited latent of `source` from time `strength` down (an edit is one window)."""
+        schedule = partial_schedule(schedule, strength)
+        self.total = len(schedule) - 1
+        if self.edit_method == "sdedit":  # start part of the way from the input to noise
+            start = interpolate(source, noise, schedule[:1].expand(1))
+            return self._integrate(self.velocity_fn, start, schedule)
+        if self.edit_method == "invert":
+            return invert_then_sample(
+                self.source_fn,
+                self.velocity_fn,
+                source,
+                schedule,
+                self.settings.sampler,
+                callback=self._step_done,
+            )
+        return flow_edit(
+            self.source_fn,
+            self.velocity_fn,
+            source,
+            schedule,
+            lambda x: self._noise(tuple(x.shape)),
+            callback=self._step_done,
+        )
 
 
 def _extend(sampler: _WindowSampler, clip: np.ndarray, added: int, backward: bool) -> np.ndarray:

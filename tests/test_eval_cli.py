@@ -42,10 +42,13 @@ def test_eval_writes_metrics_report_and_contact_sheet(debug_run, tmp_path):
         (["--prompts", "0"], "at least 1"),
         (["--split", "test"], "unknown split"),
         (["--seed", "-1"], "seed"),
-        ([], "no --checkpoint"),
+        ([], "no --checkpoint given and no shipped model"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(debug_run, args, message):
+def test_bad_input_is_one_line_and_exit_2(debug_run, args, message, monkeypatch):
+    import kinema.shipped
+
+    monkeypatch.setattr(kinema.shipped, "default_checkpoint", lambda: None)
     checkpoint = [] if not args else ["--checkpoint", str(debug_run)]
     result = CliRunner().invoke(app, ["eval", *checkpoint, *args])
     assert result.exit_code == 2

@@ -228,13 +228,13 @@ def test_a_start_removes_files_of_videos_the_store_does_not_hold(model, debug_ru
 def test_serve_command_refuses_unsafe_or_incomplete_settings(debug_run, monkeypatch):
     from typer.testing import CliRunner
 
-    import kinema.server.serve
+    import kinema.shipped
     from kinema.cli import app
 
     runner = CliRunner()
     monkeypatch.delenv("KINEMA_API_KEY", raising=False)
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--checkpoint", str(debug_run)])
     assert result.exit_code == 2 and "KINEMA_API_KEY" in result.output
-    monkeypatch.setattr(kinema.server.serve, "default_checkpoint", lambda: None)
+    monkeypatch.setattr(kinema.shipped, "default_checkpoint", lambda: None)
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 2 and "no --checkpoint given" in result.output

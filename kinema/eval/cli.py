@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from kinema.errors import KinemaError
-
 # Shared by `kinema generate` and `kinema eval`.
 FactorizedOption = Annotated[
     bool | None,
@@ -22,7 +20,8 @@ FactorizedOption = Annotated[
 
 def evaluate(
     checkpoint: Annotated[
-        Path | None, typer.Option(help="Checkpoint or run folder (a run means its latest)")
+        Path | None,
+        typer.Option(help="Checkpoint or run folder, a run meaning its latest (default: shipped)"),
     ] = None,
     prompts: Annotated[int, typer.Option(help="Evaluation prompts (one video each)")] = 32,
     seed: Annotated[int, typer.Option(help="Picks the prompt set and the sampling seeds")] = 0,
@@ -48,6 +47,7 @@ def evaluate(
     from kinema.eval.report import METRICS_FILE, REPORT_FILE, SHEET_FILE
     from kinema.eval.run import EvalSettings, evaluate_checkpoint
     from kinema.model import resolve_device
+    from kinema.shipped import checkpoint_or_default
 
     settings = EvalSettings(
         prompts=prompts,
@@ -60,9 +60,9 @@ def evaluate(
         diversity_seeds=diversity_seeds,
         max_objects=max_objects,
     )
-    if checkpoint is None:
-        raise KinemaError("no --checkpoint given: pass a checkpoint or a run folder")
-    run = evaluate_checkpoint(checkpoint, out, settings, resolve_device(device))
+    run = evaluate_checkpoint(
+        checkpoint_or_default(checkpoint), out, settings, resolve_device(device)
+    )
     s = run.summary
     rates = ", ".join(f"{name} {100 * r.value:.1f}%" for name, r in s.attributes.items())
     typer.echo(

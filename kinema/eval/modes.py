@@ -259,11 +259,19 @@ def _connect(c: _Case, tally: ModeTally) -> None:
     tally.add("identity_ok", c.identity(video[between]))
 
 
-def _edit(c: _Case, tally: ModeTally, strength: float) -> None:
+def _edit(
+    c: _Case, tally: ModeTally, strength: float, method: str = "sdedit", source: bool = True
+) -> None:
+    """The colour word changed; `source`: the methods that read what the input shows are
+    told its caption (else the empty prompt)."""
     obj, clip = c.case.object, c.case.clip
     colour = new_colour(c.case, random.Random(c.seed))
     video = c.made(
-        c.case.caption.replace(obj.colour, colour), edit=clip[: c.window], strength=strength
+        c.case.caption.replace(obj.colour, colour),
+        edit=clip[: c.window],
+        strength=strength,
+        edit_method=method,
+        source_prompt=c.case.caption if source else "",
     )
     found = main_object(video, c.fps, c.case.object_scale)
     track, true_track = c.track(video), c.track(clip[: len(video)])
@@ -274,12 +282,28 @@ def _edit(c: _Case, tally: ModeTally, strength: float) -> None:
     tally.add("colour_changed_ok", found is not None and found.colour == colour)
 
 
+def measure_edits(
+    model: KinemaModel,
+    cases: Sequence[ModeCase],
+    strength: float,
+    method: str,
+    source: bool = True,
+    steps: int | None = None,
+) -> dict[str, float]:
+    """The edit alone over every case, with one method and strength."""
+    tally = ModeTally({})
+    for number, case in enumerate(cases):
+        _edit(_Case(model, case, number, steps), tally, strength, method, source)
+    return tally.summary()
+
+
 def measure_modes(
     model: KinemaModel,
     cases: Sequence[ModeCase],
     steps: int | None = None,
     strength: float = 0.6,
     progress: Callable[[str], None] | None = None,
+    edit_method: str = "sdedit",
 ) -> dict[str, dict[str, float]]:
     """Run image, extend (both ways), loop, connect and edit on every case; per mode, the
     median of each measure and the percentage of cases passing each `_ok` check."""
@@ -291,7 +315,7 @@ def measure_modes(
         _backward(c, tallies["backward"])
         _loop(c, tallies["loop"])
         _connect(c, tallies["connect"])
-        _edit(c, tallies["edit"], strength)
+        _edit(c, tallies["edit"], strength, edit_method)
         if progress:
             progress(f"case {number + 1}/{len(cases)}")
     return {name: tally.summary() for name, tally in tallies.items()}

@@ -5,6 +5,7 @@ Samplers and guidance are pure functions of a `velocity_fn(x, t) -> v`.
 """
 
 from kinema.flow.conditioning import GivenFrames, partial_schedule, with_given_frames
+from kinema.flow.editing import EDIT_METHODS, flow_edit, invert, invert_then_sample
 from kinema.flow.guidance import classifier_free_guidance
 from kinema.flow.loss import flow_matching_loss, foreground_latent_weights
 from kinema.flow.path import broadcast_time, interpolate, velocity_target
@@ -17,16 +18,20 @@ from kinema.flow.timesteps import (
 )
 
 __all__ = [
+    "EDIT_METHODS",
     "SAMPLERS",
     "GivenFrames",
     "VelocityFn",
     "broadcast_time",
     "classifier_free_guidance",
     "euler_sample",
+    "flow_edit",
     "flow_matching_loss",
     "foreground_latent_weights",
     "heun_sample",
     "interpolate",
+    "invert",
+    "invert_then_sample",
     "partial_schedule",
     "sample_timesteps",
     "sampling_schedule",

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Issue 5 ships the default model here; `kinema serve` uses it when no --checkpoint is given.
-DEFAULT_CHECKPOINT = Path("checkpoints") / "kinema-shapes-64"
 DEFAULT_DATA_DIR = Path("kinema-data")
 
 

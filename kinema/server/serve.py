@@ -3,32 +3,9 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from kinema.errors import KinemaError
-from kinema.server.config import DEFAULT_CHECKPOINT, ServerConfig
+from kinema.server.config import ServerConfig
 from kinema.server.security import check_bind
-
-
-def default_checkpoint() -> Path | None:
-    """The shipped model, next to the working directory or to the source tree."""
-    here = Path(__file__).resolve().parents[2]
-    for candidate in (DEFAULT_CHECKPOINT, here / DEFAULT_CHECKPOINT):
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def resolve_checkpoint(checkpoint: Path | None) -> Path:
-    if checkpoint is not None:
-        return checkpoint
-    found = default_checkpoint()
-    if found is None:
-        raise KinemaError(
-            f"no --checkpoint given and no default model in {DEFAULT_CHECKPOINT}/: pass a "
-            "checkpoint or run folder, e.g. --checkpoint runs/shapes-tiny"
-        )
-    return found
 
 
 def serve(config: ServerConfig) -> None:

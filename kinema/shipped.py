@@ -1,0 +1,93 @@
+"""The model that ships in the repository: where commands find it when no --checkpoint is
+given, and how a trained checkpoint becomes it (weights in half precision)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from kinema.checkpoint import (
+    CONFIG_FILE,
+    WEIGHT_FILES,
+    atomic_directory,
+    load_config,
+    resolve_checkpoint,
+)
+from kinema.config import save_json
+from kinema.errors import KinemaError
+from kinema.eval.run import RUN_CONFIG_FILE, run_world
+
+SHIPPED_DIR = Path("checkpoints")
+# In order of preference: the shapes-64 model where it has been trained and exported,
+# else the shapes-tiny one.
+SHIPPED_NAMES = ("kinema-shapes-64", "kinema-shapes-tiny")
+WEIGHT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+# What the exported folder holds besides weights: the run's own description of the model.
+MODEL_CARD = "README.md"
+
+
+def default_checkpoint() -> Path | None:
+    """The shipped model, under the working directory or beside the source tree."""
+    source_tree = Path(__file__).resolve().parents[1]
+    for name in SHIPPED_NAMES:
+        for root in (SHIPPED_DIR, source_tree / SHIPPED_DIR):
+            if (root / name / CONFIG_FILE).is_file():
+                return root / name
+    return None
+
+
+def checkpoint_or_default(checkpoint: Path | None) -> Path:
+    """`checkpoint` as given, or the shipped model; neither is a clear error."""
+    if checkpoint is not None:
+        return checkpoint
+    found = default_checkpoint()
+    if found is None:
+        names = " or ".join(f"{SHIPPED_DIR / name}/" for name in SHIPPED_NAMES)
+        raise KinemaError(
+            f"no --checkpoint given and no shipped model in {names}: pass a checkpoint or "
+            "run folder, e.g. --checkpoint runs/shapes-tiny"
+        )
+    return found
+
+
+def export_checkpoint(source: Path, out: Path, dtype: str = "float16") -> dict[str, int]:
+    """Copy a checkpoint (or a run's latest) to `out` with floating weights cast to `dtype`.
+
+    Returns the bytes of each file written. Models load half-precision files into their
+    float32 parameters (`load_state_dict` casts), so an exported folder is a checkpoint like
+    any other. The run's training config goes along (the evaluator reads its world from it);
+    a model card already in `out` is kept.
+    """
+    if dtype not in WEIGHT_DTYPES:
+        raise KinemaError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got '{dtype}'")
+    folder = resolve_checkpoint(Path(source))
+    if not load_config(folder).latent_std:  # refuses a folder that is not a checkpoint
+        raise KinemaError(f"'{folder}' has no latent statistics: is its transformer trained?")
+    run_cfg = run_world(Path(source))
+    card = Path(out) / MODEL_CARD
+    card_text = card.read_text() if card.is_file() else None
+    with atomic_directory(Path(out)) as staging:
+        (staging / CONFIG_FILE).write_text((folder / CONFIG_FILE).read_text())
+        for file in WEIGHT_FILES.values():
+            if not (folder / file).is_file():
+                continue
+            tensors = {
+                name: tensor.to(WEIGHT_DTYPES[dtype]) if tensor.is_floating_point() else tensor
+                for name, tensor in load_file(str(folder / file)).items()
+            }
+            metadata = {"source": f"{folder.parent.name}/{folder.name}", "dtype": dtype}
+            save_file(tensors, str(staging / file), metadata=metadata)
+        if run_cfg is not None:
+            save_json(run_cfg, staging / RUN_CONFIG_FILE)
+        if card_text is not None:
+            (staging / MODEL_CARD).write_text(card_text)
+        sizes = {child.name: child.stat().st_size for child in staging.iterdir()}
+    return sizes
+
+
+def describe_sizes(sizes: dict[str, int]) -> str:
+    total = sum(sizes.values())
+    parts = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in sorted(sizes.items()))
+    return f"{total / 1e6:.2f} MB in all ({parts})"
