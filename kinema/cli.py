@@ -221,14 +221,14 @@ def generate(
     edit: Annotated[Path | None, typer.Option(help="Re-render this video under the prompt")] = None,
     strength: Annotated[
         float, typer.Option(help="--edit: how far towards noise the input goes (0-1]")
-    ] = 0.7,
+    ] = 0.6,
     edit_method: Annotated[
         str,
         typer.Option(
-            help="--edit: sdedit (noise and redraw), or invert / flowedit, which keep what "
-            "--source-prompt and the prompt share"
+            help="--edit: flowedit or invert, which keep what the prompt shares with "
+            "--source-prompt, or sdedit (noise and redraw)"
         ),
-    ] = "sdedit",
+    ] = "flowedit",
     source_prompt: Annotated[
         str, typer.Option(help="--edit with invert or flowedit: what the input video shows")
     ] = "",

@@ -68,10 +68,16 @@ def test_pipeline_edits_with_the_source_prompt(debug_run):
     with torch.no_grad():
         latent, _ = model.autoencoder.encode(frames_to_video(source[None], model.device))
         round_trip = video_to_frames(model.autoencoder.decode(latent))
-    # The same prompt on both sides: FlowEdit's change is zero, the input comes back as
-    # the autoencoder's round trip of it.
+    # The same prompt on both sides, unguided as the source always is: FlowEdit's change is
+    # zero, the input comes back as the autoencoder's round trip of it.
     request = GenerationRequest(
-        PROMPT, seed=7, steps=4, edit=source, edit_method="flowedit", source_prompt=PROMPT
+        PROMPT,
+        seed=7,
+        steps=4,
+        guidance=1.0,
+        edit=source,
+        edit_method="flowedit",
+        source_prompt=PROMPT,
     )
     assert np.array_equal(generate(model, request), round_trip)
     calls: list[tuple[int, int]] = []

@@ -133,6 +133,8 @@ def test_remix_and_extend(serve):
     assert (remix.mode, remix.size, remix.seconds) == ("remix", source.size, source.seconds)
     original = files.output_frames(source.id)
     assert not np.array_equal(files.output_frames(remix.id), original)
+    # The edit is told what the source shows: the prompt that made it.
+    assert state(server).store.get(remix.id).spec.source_prompt == PROMPT
 
     for direction in ("forward", "backward"):
         response = httpx.post(

@@ -260,7 +260,7 @@ def _connect(c: _Case, tally: ModeTally) -> None:
 
 
 def _edit(
-    c: _Case, tally: ModeTally, strength: float, method: str = "sdedit", source: bool = True
+    c: _Case, tally: ModeTally, strength: float, method: str = "flowedit", source: bool = True
 ) -> None:
     """The colour word changed; `source`: the methods that read what the input shows are
     told its caption (else the empty prompt)."""
@@ -303,7 +303,7 @@ def measure_modes(
     steps: int | None = None,
     strength: float = 0.6,
     progress: Callable[[str], None] | None = None,
-    edit_method: str = "sdedit",
+    edit_method: str = "flowedit",
 ) -> dict[str, dict[str, float]]:
     """Run image, extend (both ways), loop, connect and edit on every case; per mode, the
     median of each measure and the percentage of cases passing each `_ok` check."""

@@ -178,21 +178,31 @@ def _edit(
     source: np.ndarray,
     size: tuple[int, int],
     mode: str,
-    remixed_from: str | None,
+    made_by: Job | None,
 ) -> Job:
+    """`made_by`: the job of a video made here, whose prompt tells the edit what it shows."""
     base = _base_spec(state, body, prompt)
     # An edit re-renders the clip in one window: its longest makeable prefix.
     frames = state.geometry.clip_frames(len(source))
     height, width = size
-    spec = JobSpec(mode=mode, frames=frames, height=height, width=width, strength=strength, **base)
+    spec = JobSpec(
+        mode=mode,
+        frames=frames,
+        height=height,
+        width=width,
+        strength=strength,
+        source_prompt=made_by.prompt if made_by is not None else "",
+        **base,
+    )
+    remixed_from = made_by.id if made_by is not None else None
     return _enqueue(state, spec, {"video": source[:frames]}, frames, remixed_from)
 
 
 def remix(state: ServerState, video_id: str, body: schemas.RemixVideo) -> Job:
     """POST /v1/videos/{video_id}/remix: the same video under a new prompt."""
-    _, source = completed_frames(state, video_id, "video_id")
+    made_by, source = completed_frames(state, video_id, "video_id")
     size = source.shape[1:3]
-    return _edit(state, body, body.prompt, body.strength, source, size, "remix", video_id)
+    return _edit(state, body, body.prompt, body.strength, source, size, "remix", made_by)
 
 
 def edit(state: ServerState, body: schemas.EditVideo, files: dict[str, bytes]) -> Job:
@@ -203,9 +213,9 @@ def edit(state: ServerState, body: schemas.EditVideo, files: dict[str, bytes]) -
         return _edit(state, body, body.prompt, body.strength, uploaded, size, "edit", None)
     if body.video is None:
         raise bad_request("video is required: a video file or {'id': <completed video>}", "video")
-    _, source = completed_frames(state, body.video.id, "video")
+    made_by, source = completed_frames(state, body.video.id, "video")
     size = source.shape[1:3]
-    return _edit(state, body, body.prompt, body.strength, source, size, "edit", body.video.id)
+    return _edit(state, body, body.prompt, body.strength, source, size, "edit", made_by)
 
 
 def _extend(

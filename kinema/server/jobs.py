@@ -34,6 +34,7 @@ class JobSpec:
     guidance: float | None = None
     negative_prompt: str = ""
     strength: float | None = None  # remix/edit; None: the pipeline's default
+    source_prompt: str = ""  # remix/edit of a video made here: the prompt that made it
     direction: str = "forward"  # extend
     inputs: tuple[str, ...] = ()  # which of INPUT_NAMES are saved for this job
 
@@ -60,6 +61,7 @@ def build_request(spec: JobSpec, inputs: dict[str, np.ndarray]) -> GenerationReq
         options["edit"] = inputs["video"]
         if spec.strength is not None:
             options["strength"] = spec.strength
+        options["source_prompt"] = spec.source_prompt
     elif spec.mode == "extend":
         options["extend"] = inputs["video"]
         options["direction"] = spec.direction

@@ -126,11 +126,11 @@ class CreateVideoForm(CreateVideo):
 
 
 class RemixVideo(GenerationOptions):
-    """POST /v1/videos/{video_id}/remix: the video re-rendered under a new prompt (SDEdit)."""
+    """POST /v1/videos/{video_id}/remix: the video re-rendered under a new prompt."""
 
     prompt: str = PROMPT
     strength: float | None = Field(
-        None, gt=0, le=1, description="How far from the source it may move (default 0.7)."
+        None, gt=0, le=1, description="How far from the source it may move (default 0.6)."
     )
 
 
