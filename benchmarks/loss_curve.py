@@ -3,7 +3,7 @@
     python benchmarks/loss_curve.py RUN --out docs/NAME-loss.png [--smooth 20]
 
 One panel per stage (autoencoder, transformer): the logged loss and its moving average over
---smooth logs, against the step, with the stage's logged wall time in the title. A resumed
+--smooth logs, against the step, with the minutes into the run of the stage's last log. A resumed
 run logs some steps twice; the later entry wins. Needs the `plot` extra (matplotlib).
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 
 def stage_curves(metrics: Path) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
-    """stage -> (steps, losses, wall seconds of its last log)."""
+    """stage -> (steps, losses, seconds into the run of its last log)."""
     by_stage: dict[str, dict[int, dict]] = {}
     for line in metrics.read_text().splitlines():
         entry = json.loads(line)
@@ -51,11 +51,13 @@ def main() -> None:
         axis.plot(steps[window - 1 :], smooth, label=f"mean of {window} logs")
         axis.set_yscale("log")
         axis.set_xlabel("step")
-        axis.set_title(f"{stage} ({seconds / 60:.1f} min logged)")
+        axis.set_title(f"{stage} (last log {seconds / 60:.1f} min into the run)")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
         print(f"{stage}: {len(steps)} logs to step {steps[-1]}, last mean {smooth[-1]:.4f}")
-    figure.suptitle(f"Training loss: {args.run.name}")
+    config = args.run / "train_config.json"
+    name = json.loads(config.read_text())["name"] if config.is_file() else args.run.name
+    figure.suptitle(f"Training loss: {name} ({args.run.name})")
     figure.tight_layout()
     figure.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
