@@ -2,7 +2,7 @@
 
     python benchmarks/generate_latency.py [--checkpoint RUN] (default: the shipped model)
         [--prompt "…"] [--steps 25 12] [--step-cache 0 0.2] [--repeats 3] [--threads 2]
-        [--device cpu]
+        [--device cpu] [--baseline-steps 25]
         [--json out.json]
 
 For each step count (a column): the whole `generate` call (text encoding, sampling with
@@ -11,7 +11,10 @@ same shapes: the text encoder on the prompt and the empty prompt, one sampling s
 mean gap between the sampler's per-step callbacks), and decoding the clip's latent. Peak
 memory: resident set size over the whole call on CPU (Linux: reset through
 /proc/self/clear_refs before each call), allocated memory on CUDA. Medians over --repeats
-after one warm-up call.
+after one warm-up call. --baseline-steps adds a first column as the first shipped version
+ran: that many steps, and PyTorch's own choice of 3D convolution kernel (its native one at
+batch 1, where Kinema now calls oneDNN: kinema/autoencoder/layers.py), with the speed-up of
+every column over it.
 """
 
 from __future__ import annotations
@@ -122,6 +125,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--baseline-steps", type=int, default=None)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -130,10 +134,18 @@ def main() -> None:
     cfg = model.config
     counts = args.steps or [cfg.flow.sample_steps]
     columns = {}
+    if args.baseline_steps:
+        with torch.backends.mkldnn.flags(enabled=False):
+            name = f"{args.baseline_steps} steps, native conv (first version)"
+            columns[name] = measure(model, args.prompt, args.baseline_steps, args.repeats)
     for n in counts:
         for cache in args.step_cache:
             name = f"{n} steps" + (f", cache {cache}" if cache else "")
             columns[name] = measure(model, args.prompt, n, args.repeats, cache)
+    if args.baseline_steps:
+        first = next(iter(columns.values()))["total (s)"]
+        for column in columns.values():
+            column["speed-up over the first version"] = first / column["total (s)"]
     setup = {
         "checkpoint": str(checkpoint),
         "clip": f"{cfg.frames}x{cfg.height}x{cfg.width}",

@@ -102,9 +102,13 @@ def _state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     return {name: t.detach().contiguous().cpu() for name, t in module.state_dict().items()}
 
 
+def save_config(folder: Path, config: ModelConfig) -> None:
+    (Path(folder) / CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=2) + "\n")
+
+
 def save_weights(folder: Path, config: ModelConfig, modules: dict[str, nn.Module]) -> None:
     """Write config.json and one safetensors file per named module into `folder`."""
-    (folder / CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=2) + "\n")
+    save_config(folder, config)
     for name, module in modules.items():
         save_file(_state_dict(module), str(folder / WEIGHT_FILES[name]))
 

@@ -357,11 +357,14 @@ def export(
     checkpoint: Annotated[Path, typer.Option(help="Checkpoint or run folder (its latest)")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write, e.g. checkpoints/NAME")],
     dtype: Annotated[str, typer.Option(help="float16, bfloat16 or float32")] = "float16",
+    sample_steps: Annotated[
+        int | None, typer.Option(help="Default sampling steps of generation (default: kept)")
+    ] = None,
 ) -> None:
     """Write a checkpoint for shipping: config and weights only, cast to --dtype."""
     from kinema.shipped import describe_sizes, export_checkpoint
 
-    sizes = export_checkpoint(checkpoint, out, dtype)
+    sizes = export_checkpoint(checkpoint, out, dtype, sample_steps)
     typer.echo(f"exported to {out}: {describe_sizes(sizes)}")
 
 

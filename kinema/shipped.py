@@ -3,6 +3,7 @@ given, and how a trained checkpoint becomes it (weights in half precision)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from kinema.checkpoint import (
     atomic_directory,
     load_config,
     resolve_checkpoint,
+    save_config,
 )
 from kinema.config import save_json
 from kinema.errors import KinemaError
@@ -52,24 +54,32 @@ def checkpoint_or_default(checkpoint: Path | None) -> Path:
     return found
 
 
-def export_checkpoint(source: Path, out: Path, dtype: str = "float16") -> dict[str, int]:
+def export_checkpoint(
+    source: Path, out: Path, dtype: str = "float16", sample_steps: int | None = None
+) -> dict[str, int]:
     """Copy a checkpoint (or a run's latest) to `out` with floating weights cast to `dtype`.
 
     Returns the bytes of each file written. Models load half-precision files into their
     float32 parameters (`load_state_dict` casts), so an exported folder is a checkpoint like
-    any other. The run's training config goes along (the evaluator reads its world from it);
-    a model card already in `out` is kept.
+    any other. `sample_steps` replaces the default number of sampling steps in the
+    config.json (generation's default; the run's training config, which goes along for the
+    evaluator's world, keeps what it trained with). A model card already in `out` is kept.
     """
     if dtype not in WEIGHT_DTYPES:
         raise KinemaError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got '{dtype}'")
     folder = resolve_checkpoint(Path(source))
-    if not load_config(folder).latent_std:  # refuses a folder that is not a checkpoint
+    config = load_config(folder)  # refuses a folder that is not a checkpoint
+    if not config.latent_std:
         raise KinemaError(f"'{folder}' has no latent statistics: is its transformer trained?")
+    if sample_steps is not None:
+        if sample_steps < 1:
+            raise KinemaError(f"sampling steps must be at least 1, got {sample_steps}")
+        config = replace(config, flow=replace(config.flow, sample_steps=sample_steps))
     run_cfg = run_world(Path(source))
     card = Path(out) / MODEL_CARD
     card_text = card.read_text() if card.is_file() else None
     with atomic_directory(Path(out)) as staging:
-        (staging / CONFIG_FILE).write_text((folder / CONFIG_FILE).read_text())
+        save_config(staging, config)
         for file in WEIGHT_FILES.values():
             if not (folder / file).is_file():
                 continue

@@ -8,7 +8,7 @@ from safetensors import safe_open
 from typer.testing import CliRunner
 
 import kinema.shipped
-from kinema.checkpoint import CONFIG_FILE, WEIGHT_FILES, resolve_checkpoint
+from kinema.checkpoint import CONFIG_FILE, WEIGHT_FILES, load_config, resolve_checkpoint
 from kinema.cli import app
 from kinema.errors import KinemaError
 from kinema.eval.run import RUN_CONFIG_FILE, run_world
@@ -55,6 +55,12 @@ def test_export_keeps_the_model_card_and_refuses_bad_input(debug_run, tmp_path):
     assert _dtypes(out / WEIGHT_FILES["transformer"]) == {torch.bfloat16}
     with pytest.raises(KinemaError, match="dtype must be one of"):
         export_checkpoint(debug_run, tmp_path / "other", "int8")
+    steps = tmp_path / "steps"
+    export_checkpoint(debug_run, steps, sample_steps=3)
+    assert load_config(steps).flow.sample_steps == 3
+    assert load_config(steps).latent_std == load_config(resolve_checkpoint(debug_run)).latent_std
+    with pytest.raises(KinemaError, match="at least 1"):
+        export_checkpoint(debug_run, steps, sample_steps=0)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(KinemaError, match="no checkpoint in"):
