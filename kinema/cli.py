@@ -262,7 +262,9 @@ def generate(
         typer.echo(f"expanded prompt: {prompt}")
     if fps is not None and fps < 1:
         raise KinemaError(f"fps must be at least 1, got {fps}")
-    checkpoint = checkpoint_or_default(checkpoint)
+    if checkpoint is None:
+        checkpoint = checkpoint_or_default(None)
+        typer.echo(f"using the shipped model {checkpoint} (--checkpoint picks another)")
     runtime = _ranks(device)  # under torchrun, one video's tokens are split over the ranks
     if runtime is not None and step_cache > 0:
         raise KinemaError(

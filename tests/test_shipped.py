@@ -99,4 +99,5 @@ def test_the_shipped_model_is_found_in_order_and_its_absence_explained(
         app, ["generate", "a red circle", "-o", str(video), "--frames", "1", "--steps", "2"]
     )
     assert result.exit_code == 0, result.output
-    assert video.is_file()
+    assert video.is_file() and "using the shipped model" in result.output
+    assert str(tmp_path / "checkpoints" / "kinema-big") in result.output
