@@ -1,11 +1,12 @@
 """Every prompting mode of a trained model, measured with the evaluator (issue targets beside).
 
     python benchmarks/eval_modes.py --checkpoint runs/shapes-tiny [--cases 16] [--seed 0]
-        [--steps N] [--strength 0.6] [--long 10] [--threads 2] [--json out.json]
+        [--steps N] [--strength 0.6] [--long 10] [--long-cases 8] [--threads 2] [--json out.json]
 
 Cases are one-object train-split world scenes rendered a latent frame longer than the
 model's window, so the ground truth of every mode exists (see kinema/eval/modes.py for what
-each number means); the long video extends the first case whose object stays in view.
+each number means); the long video extends each of the first --long-cases cases whose object
+stays in view.
 Prints one table per part: the modes side by side, adherence by aspect ratio, and the long
 video against a short one.
 """
@@ -23,7 +24,7 @@ from results_table import print_results, print_side_by_side  # benchmarks/, besi
 from kinema.eval.modes import (
     aspect_adherence,
     aspect_sizes,
-    lasting_case,
+    lasting_cases,
     long_video,
     measure_modes,
     mode_cases,
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--strength", type=float, default=0.6)
     parser.add_argument("--long", type=int, default=10)
+    parser.add_argument("--long-cases", type=int, default=8, help="lasting cases extended")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -61,7 +63,7 @@ def main() -> None:
     modes = measure_modes(model, cases, args.steps, args.strength, progress=print)
     sizes = aspect_sizes(model)
     aspects = aspect_adherence(model, cases, sizes, args.steps)
-    longest = long_video(model, lasting_case(cases), args.long, args.steps)
+    longest = long_video(model, lasting_cases(cases, args.long_cases), args.long, args.steps)
     setup = {
         "checkpoint": str(args.checkpoint),
         "cases": len(cases),

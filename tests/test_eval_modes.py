@@ -10,7 +10,8 @@ from kinema.eval.modes import (
     centre_track,
     keeps_identity,
     largest_step,
-    lasting_case,
+    lasting_cases,
+    long_video,
     measure_modes,
     mode_cases,
     seam_jump,
@@ -84,5 +85,19 @@ def test_cases_keep_moving_objects_and_the_long_video_takes_one_that_stays(debug
     cases = mode_cases(model, 32, seed=0, object_scale=1.4)
     moving = [c for c in cases if c.object.motion not in ("static", "falling", "bouncing")]
     assert len(moving) >= 8  # cases three windows long were all static or falling
-    assert lasting_case(cases).object.motion in ("static", "falling", "bouncing")
-    assert lasting_case(moving) is moving[0]  # none stays: the first is taken
+    staying = lasting_cases(cases, 3)
+    assert len(staying) == 3
+    assert all(c.object.motion in ("static", "falling", "bouncing") for c in staying)
+    assert lasting_cases(moving, 3) == [moving[0]]  # none stays: the first is taken
+
+
+def test_the_long_video_extends_each_lasting_case(debug_run):
+    model = load_model(debug_run, "cpu")
+    staying = lasting_cases(mode_cases(model, 12, seed=0), 2)
+    measured = long_video(model, staying, 3, steps=1)
+    window = model.config.frames
+    assert measured["cases"] == len(staying)
+    assert measured["frames"] == window + 3 * (window - 1)
+    # a case with the object in every frame adds 100 to the mean share of frames
+    assert 0 <= measured["every_frame_ok"] <= measured["frames_with_object_rate"] <= 100
+    assert measured["peak_ratio"] > 0
