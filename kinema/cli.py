@@ -220,7 +220,8 @@ def generate(
     ] = None,
     edit: Annotated[Path | None, typer.Option(help="Re-render this video under the prompt")] = None,
     strength: Annotated[
-        float, typer.Option(help="--edit: how far towards noise the input goes (0-1]")
+        float,
+        typer.Option(help="--edit: flow time the edit starts from, (0-1]; higher changes more"),
     ] = 0.6,
     edit_method: Annotated[
         str,

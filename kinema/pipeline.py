@@ -56,7 +56,7 @@ class GenerationRequest:
     loop: bool = False  # a clip whose last frame leads back into its first
     connect: tuple[np.ndarray, np.ndarray] | None = None  # a transition from clip A to clip B
     edit: np.ndarray | None = None  # (T, H, W, 3) uint8: re-rendered under the prompt
-    strength: float = 0.6  # edit: the flow time the edit starts from; 1 ignores the input
+    strength: float = 0.6  # edit: the flow time the edit starts from (SDEdit at 1: no input)
     # edit: "flowedit" (moves by the difference between the prompt and `source_prompt`, what
     # the input shows, empty if not known), "invert" (the input inverted to `strength`
     # under the source prompt, then sampled under the prompt) or "sdedit" (the input noised
