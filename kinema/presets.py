@@ -71,9 +71,9 @@ OBJECT_SCALE_32 = 1.4
 # 1 raised adherence from 45.3% to 51.6% and temporal consistency from 76.6% to 85.2%.
 FLOW_FOREGROUND_WEIGHT = 1.0
 # Sampling steps of the shapes-tiny model. Over 256 prompts the shipped model's adherence
-# was 53.1% at 25 steps and 52.3% at 12, 8 and 6 (temporal consistency 80.9, 79.7, 80.1,
-# 76.2%); at 8 its modes measured as at 25 (docs/modes.md), in a third of the sampling time.
-SHAPES_TINY_STEPS = 8
+# was 74.2% at 25 steps, 73.4% at 12 and 72.3% at 8; its modes measured alike at 8 and 25
+# (docs/modes.md). 12 keeps adherence within a point in half the sampling time.
+SHAPES_TINY_STEPS = 12
 
 
 def _debug() -> TrainConfig:
@@ -91,7 +91,7 @@ def _debug() -> TrainConfig:
 
 
 def _shapes_tiny() -> TrainConfig:
-    """One object at 32×32, 9 frames over 2 seconds, on 2 cores in about half an hour.
+    """One object at 32×32, 9 frames over 2 seconds, on 2 cores in under an hour.
 
     Objects are drawn 1.4× the base sizes (`OBJECT_SCALE_32`): at the base sizes a 4×
     autoencoder at 32×32 kept the outline of barely one star in eight. 8 latent channels
@@ -105,16 +105,18 @@ def _shapes_tiny() -> TrainConfig:
     adaLN also sees the pooled prompt. Prompts go through the frozen all-MiniLM-L6-v2 (each
     pool caption encoded once): over the same 4500 steps it raised mean attribute accuracy
     from 77.7% to 82.7% and adherence from 16.4% to 23.4% (128 prompts) against the learned
-    encoder, whose training let shape words fade. The transformer takes 9000 steps of 16
-    clips rather than 4500 of 32: the same samples for 12% more wall time, and shape 39.8%
-    against 35.9%, adherence 27.3% against 22.7% (128 prompts; batch 64 × 2250 lost ground
+    encoder, whose training let shape words fade. At the same samples, batches of 16 clips
+    beat batches of 32: 9000 × 16 against 4500 × 32 took 12% more wall time for shape 39.8%
+    against 35.9% and adherence 27.3% against 22.7% (128 prompts; batch 64 × 2250 lost ground
     everywhere). Text-to-video only: it gives every mode at sampling as well as the same
     stage trained with `EVERY_MODE` does, and closes loops better (docs/modes.md). The
     autoencoder takes 8000 steps rather than 2000 (about 13 minutes instead of 3 on 2
     cores): its round trip of a first frame rose from 25.4 to 31.3 dB (the image-to-video
     bar is 30) and of later frames from 23 to 27-29 dB, at the same text-to-video adherence
-    (53.1% against 53.5% over 256 prompts). This is the shipped model's recipe
-    (checkpoints/kinema-shapes-tiny/README.md).
+    (53.1% against 53.5% over 256 prompts). The transformer then takes 18000 steps rather
+    than 9000 (about 29 minutes at one thread instead of 15): adherence 72.3% against
+    52.3% over 256 prompts, shape 82.4% against 64.5%, temporal consistency 87.9% against
+    80.1%. This is the shipped model's recipe (checkpoints/kinema-shapes-tiny/README.md).
     """
     return _run(
         "shapes-tiny",
@@ -156,13 +158,13 @@ def _shapes_tiny() -> TrainConfig:
             clip_frames=5,
         ),
         StageConfig(
-            steps=9000,
+            steps=18000,
             batch_size=16,
             lr=1e-3,
             warmup_steps=400,
             ema_decay=0.9995,
-            checkpoint_every=1000,
-            sample_every=4500,
+            checkpoint_every=2000,
+            sample_every=9000,
             log_every=25,
             weight_decay=0.01,
         ),
