@@ -26,7 +26,7 @@ SHIPPED_DIR = Path("checkpoints")
 # else the shapes-tiny one.
 SHIPPED_NAMES = ("kinema-shapes-64", "kinema-shapes-tiny")
 WEIGHT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-# What the exported folder holds besides weights: the run's own description of the model.
+# The model card, written by hand: kept when a model is exported into its folder again.
 MODEL_CARD = "README.md"
 
 
