@@ -15,7 +15,6 @@ from kinema import finetune_cli as finetune_commands
 from kinema.data import cli as data_commands
 from kinema.errors import KinemaError
 from kinema.eval.cli import FactorizedOption, evaluate
-from kinema.shipped import checkpoint_or_default
 
 app = typer.Typer(
     help="Kinema: text-to-video with a causal video autoencoder and a diffusion transformer.",
@@ -248,6 +247,7 @@ def generate(
     from kinema.model import load_model
     from kinema.pipeline import GenerationRequest, check_prompt
     from kinema.pipeline import generate as generate_video
+    from kinema.shipped import checkpoint_or_default
 
     check_output_path(output)
     check_prompt(prompt)
@@ -412,6 +412,7 @@ def serve(
             f"the server needs its extra ({error.name} is missing): pip install 'kinema[server]'"
         ) from None
     from kinema.server import Limits, ServerConfig
+    from kinema.shipped import checkpoint_or_default
 
     limits = Limits(max_queue=max_queue, max_steps=max_steps)
     config = ServerConfig(

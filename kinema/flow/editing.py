@@ -22,7 +22,7 @@ from collections.abc import Callable
 from torch import Tensor
 
 from kinema.flow.path import interpolate
-from kinema.flow.samplers import SAMPLERS, StepCallback, VelocityFn, euler_sample, step_times
+from kinema.flow.samplers import SAMPLERS, StepCallback, VelocityFn, euler_sample
 
 EDIT_METHODS = ("sdedit", "invert", "flowedit")
 
@@ -31,11 +31,9 @@ NoiseFn = Callable[[Tensor], Tensor]
 
 
 def invert(velocity_fn: VelocityFn, data: Tensor, schedule: Tensor) -> Tensor:
-    """Euler steps up an increasing schedule from data (its first time) to its last time."""
-    x = data
-    for t, t_next in zip(schedule[:-1], schedule[1:], strict=True):
-        x = x + (t_next - t) * velocity_fn(x, step_times(t, x))
-    return x
+    """Euler steps up an increasing schedule from data (its first time) to its last time:
+    the sampler's own steps, which hold in either direction of time."""
+    return euler_sample(velocity_fn, data, schedule)
 
 
 def invert_then_sample(

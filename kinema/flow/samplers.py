@@ -12,8 +12,7 @@ StepCallback = Callable[[int, int], None]
 """callback(step_index, total_steps), called after each step (progress reporting)."""
 
 
-def step_times(t: Tensor, x: Tensor) -> Tensor:
-    """One time `t` for each of the batch's samples: (B,)."""
+def _times(t: Tensor, x: Tensor) -> Tensor:
     return torch.full((x.shape[0],), float(t), dtype=x.dtype, device=x.device)
 
 
@@ -28,7 +27,7 @@ def euler_sample(
     total = len(timesteps) - 1
     for i in range(total):
         t, t_next = timesteps[i], timesteps[i + 1]
-        x = x + (t_next - t) * velocity_fn(x, step_times(t, x))
+        x = x + (t_next - t) * velocity_fn(x, _times(t, x))
         if callback is not None:
             callback(i + 1, total)
     return x
@@ -46,9 +45,9 @@ def heun_sample(
     for i in range(total):
         t, t_next = timesteps[i], timesteps[i + 1]
         dt = t_next - t
-        v = velocity_fn(x, step_times(t, x))
+        v = velocity_fn(x, _times(t, x))
         x_euler = x + dt * v
-        v_next = velocity_fn(x_euler, step_times(t_next, x))
+        v_next = velocity_fn(x_euler, _times(t_next, x))
         x = x + dt * (v + v_next) / 2
         if callback is not None:
             callback(i + 1, total)
