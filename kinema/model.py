@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -14,6 +14,7 @@ from kinema.config import ModelConfig
 from kinema.dit import DiffusionTransformer
 from kinema.errors import KinemaError
 from kinema.text import build_text_encoder, is_trainable
+from kinema.text.memo import FrozenTextMemo
 
 
 @dataclass
@@ -22,6 +23,9 @@ class KinemaModel:
     autoencoder: VideoAutoencoder
     transformer: DiffusionTransformer
     text_encoder: nn.Module  # encode(list[str]) -> (tokens, mask)
+    # A frozen encoder's states of recent prompts: a server's or an evaluation's negative
+    # prompt is encoded once, not at every generation.
+    text_memo: FrozenTextMemo = field(default_factory=lambda: FrozenTextMemo(capacity=64))
 
     @property
     def device(self) -> torch.device:
@@ -36,6 +40,13 @@ class KinemaModel:
         for module in (self.autoencoder, self.transformer, self.text_encoder):
             module.eval()
         return self
+
+    def encode_prompts(self, prompts: list[str]) -> tuple[Tensor, Tensor]:
+        """Prompts -> (tokens (B, L, D), mask (B, L) bool) on the model's device, padded to
+        the longest; a frozen encoder's recent prompts come from the memo."""
+        if is_trainable(self.config.text):  # its weights may change: always encode
+            return self.text_encoder.encode(prompts)
+        return self.text_memo.encode(self.text_encoder, prompts, self.device)
 
     def _latent_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
         channels = self.config.autoencoder.latent_channels

@@ -229,7 +229,7 @@ class _WindowSampler:
             prompts.append(request.source_prompt)  # what the input shows
         with on_device(model.text_encoder, device, self.borrow):
             # One call, so the rows share one padded length and batch for guidance.
-            rows, masks = (encoded.split(1) for encoded in model.text_encoder.encode(prompts))
+            rows, masks = (encoded.split(1) for encoded in model.encode_prompts(prompts))
 
         # Each prompt is the same at every step: its embedding and each block's text keys
         # and values are computed on its first call only (by the identity of its tensor).

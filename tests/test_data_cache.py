@@ -18,15 +18,10 @@ from kinema.data.lavfi import corpus_plan, write_lavfi_clip
 from kinema.data.scan import scan
 from kinema.errors import KinemaError
 from kinema.presets import get_preset
+from kinema.text.memo import pad_tokens, split_tokens
 from kinema.train.autoencoder_stage import autoencoder_stage
 from kinema.train.batches import target_fps
-from kinema.train.latents import (
-    CachedLatents,
-    build_run_cache,
-    latent_source,
-    pad_tokens,
-    split_tokens,
-)
+from kinema.train.latents import CachedLatents, build_run_cache, latent_source
 from kinema.train.metrics import MetricsLog
 from kinema.train.run import METRICS_FILE, prepare_run
 from kinema.train.transformer_stage import transformer_stage

@@ -101,3 +101,14 @@ def test_the_shipped_model_is_found_in_order_and_its_absence_explained(
     assert result.exit_code == 0, result.output
     assert video.is_file() and "using the shipped model" in result.output
     assert str(tmp_path / "checkpoints" / "kinema-big") in result.output
+
+
+def test_generation_remembers_a_frozen_encoders_prompts_and_gives_the_same_video():
+    model = load_model(default_checkpoint())
+    request = GenerationRequest("a red circle moves left on a black background", seed=2, steps=2)
+    cold = generate(model, request)
+    assert set(model.text_memo.states) == {request.prompt, ""}
+    before = dict(model.text_memo.states)
+    warm = generate(model, request)
+    assert all(model.text_memo.states[k] is v for k, v in before.items())  # not re-encoded
+    np.testing.assert_array_equal(cold, warm)

@@ -8,8 +8,8 @@ import torch
 from kinema.config import TextConfig
 from kinema.errors import KinemaError
 from kinema.text import build_text_encoder
+from kinema.text.memo import FrozenTextMemo
 from kinema.text.pretrained import MINILM_SHA256, PretrainedTextEncoder, minilm_folder
-from kinema.train.latents import FrozenTextMemo
 
 TOKENIZER_FILES = (
     "vocab.txt",
@@ -60,6 +60,19 @@ def test_a_memo_encodes_each_caption_once_and_gives_the_encoders_states(minilm):
     tokens, mask = memo.encode(Counting(), ["", "a blue star falls to the floor"], cpu)
     assert calls == [["a red circle moves left", ""], ["a blue star falls to the floor"]]
     direct, direct_mask = minilm.encode(["", "a blue star falls to the floor"])
+    assert torch.equal(mask, direct_mask)
+    torch.testing.assert_close(tokens[mask], direct[direct_mask], atol=1e-5, rtol=1e-5)
+
+
+def test_a_bounded_memo_keeps_the_most_recently_used_captions(minilm):
+    memo, cpu = FrozenTextMemo(capacity=2), torch.device("cpu")
+    memo.encode(minilm, ["a", "b"], cpu)
+    memo.encode(minilm, ["a"], cpu)  # "a" is now more recent than "b"
+    memo.encode(minilm, ["c"], cpu)
+    assert list(memo.states) == ["a", "c"]
+    tokens, mask = memo.encode(minilm, ["c", "a", "b"], cpu)  # more than it keeps, at once
+    assert list(memo.states) == ["a", "b"]  # the last used, in the order used
+    direct, direct_mask = minilm.encode(["c", "a", "b"])
     assert torch.equal(mask, direct_mask)
     torch.testing.assert_close(tokens[mask], direct[direct_mask], atol=1e-5, rtol=1e-5)
 
