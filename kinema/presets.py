@@ -91,7 +91,7 @@ def _debug() -> TrainConfig:
 
 
 def _shapes_tiny() -> TrainConfig:
-    """One object at 32×32, 9 frames over 2 seconds, on 2 cores in under an hour.
+    """One object at 32×32 (and 24×40, 40×24), 9 frames over 2 seconds, trained on 2 cores.
 
     Objects are drawn 1.4× the base sizes (`OBJECT_SCALE_32`): at the base sizes a 4×
     autoencoder at 32×32 kept the outline of barely one star in eight. 8 latent channels
@@ -113,10 +113,13 @@ def _shapes_tiny() -> TrainConfig:
     autoencoder takes 8000 steps rather than 2000 (about 13 minutes instead of 3 on 2
     cores): its round trip of a first frame rose from 25.4 to 31.3 dB (the image-to-video
     bar is 30) and of later frames from 23 to 27-29 dB, at the same text-to-video adherence
-    (53.1% against 53.5% over 256 prompts). The transformer then takes 18000 steps rather
-    than 9000 (about 29 minutes at one thread instead of 15): adherence 72.3% against
-    52.3% over 256 prompts, shape 82.4% against 64.5%, temporal consistency 87.9% against
-    80.1%. This is the shipped model's recipe (checkpoints/kinema-shapes-tiny/README.md).
+    (53.1% against 53.5% over 256 prompts). The transformer takes 30000 steps (about 70
+    minutes at one thread): 9000 gave 52.3% adherence over 256 prompts, 18000 72.3% (8
+    sampling steps), 30000 81.6% without buckets and 79.7% with them (12 steps). A fifth of
+    its steps draw 24×40 and 40×24 clips (16:9 and 9:16 at about the 32×32 area): on 128
+    cases they reach 79.7% and 75.8% adherence against 66.4% and 65.6% without, at 85.9%
+    and 83.6% for 32×32 (docs/modes.md). This is the shipped model's recipe
+    (checkpoints/kinema-shapes-tiny/README.md).
     """
     return _run(
         "shapes-tiny",
@@ -128,6 +131,8 @@ def _shapes_tiny() -> TrainConfig:
             max_objects=1,
             latent_pool=8192,
             object_scale=OBJECT_SCALE_32,
+            buckets=(BucketConfig(24, 40, 9), BucketConfig(40, 24, 9)),
+            bucket_share=0.2,
         ),
         AutoencoderConfig(latent_channels=8, base_channels=32, foreground_weight=3.0),
         TransformerConfig(
@@ -158,13 +163,13 @@ def _shapes_tiny() -> TrainConfig:
             clip_frames=5,
         ),
         StageConfig(
-            steps=18000,
+            steps=30000,
             batch_size=16,
             lr=1e-3,
             warmup_steps=400,
             ema_decay=0.9995,
             checkpoint_every=2000,
-            sample_every=9000,
+            sample_every=15000,
             log_every=25,
             weight_decay=0.01,
         ),
