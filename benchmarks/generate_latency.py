@@ -66,10 +66,7 @@ def stamper(stamps: list[float], device: torch.device):
 def forget(model, prompt: str, first_version: bool) -> None:
     """Every call is a new prompt: it leaves the text memo. The first version had no memo,
     so it encoded the negative prompt at every call too."""
-    if first_version:
-        model.text_memo.states.clear()
-    else:
-        model.text_memo.states.pop(prompt, None)
+    model.text_memo.forget(None if first_version else [prompt])
 
 
 def measure(

@@ -86,8 +86,15 @@ def train(
         bool | None, typer.Option("--compile/--no-compile", help="Ranks: torch.compile blocks")
     ] = None,
     precision: Annotated[str | None, typer.Option(help="Ranks: auto, bf16 or fp32")] = None,
+    autoencoder: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint or run whose trained autoencoder becomes stage 1"),
+    ] = None,
 ) -> None:
     """Train the autoencoder (stage 1), then the transformer on its latents (stage 2).
+
+    With --autoencoder, a new run takes a trained autoencoder of the same config (a shipped
+    model's, say) as its stage 1 and trains only the transformer.
 
     With --nproc N, or when started by torchrun, the run is trained across the ranks, and
     the options marked "Ranks" apply (see docs/distributed.md).
@@ -120,6 +127,19 @@ def train(
         cfg = with_data(cfg, data, images, image_ratio, cache, workers)
     if cfg is not None and parallel:
         cfg = replace(cfg, parallel=replace(cfg.parallel, **parallel))
+
+    if autoencoder is not None:
+        if resume:
+            raise KinemaError("--autoencoder starts a new run: resume it without --autoencoder")
+        if cfg is None:
+            raise KinemaError("--autoencoder needs --preset or --data: the run to start")
+        if launched_by_torchrun():
+            raise KinemaError("--autoencoder: start the run with --nproc N, not under torchrun")
+        from kinema.train import start_from_autoencoder
+
+        stage1 = start_from_autoencoder(out, cfg, autoencoder)
+        typer.echo(f"stage 1 from '{autoencoder}': {stage1}")
+        resume = True  # the run now exists; what follows continues it
 
     if nproc is not None and not launched_by_torchrun():
         from kinema.distributed.launch import launch_training

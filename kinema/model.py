@@ -48,6 +48,10 @@ class KinemaModel:
             return self.text_encoder.encode(prompts)
         return self.text_memo.encode(self.text_encoder, prompts, self.device)
 
+    def remembers(self, prompts: list[str]) -> bool:
+        """Whether `encode_prompts(prompts)` needs no text encoder (all from the memo)."""
+        return not is_trainable(self.config.text) and self.text_memo.holds(prompts)
+
     def _latent_stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
         channels = self.config.autoencoder.latent_channels
         mean = self.config.latent_mean or (0.0,) * channels

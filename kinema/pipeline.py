@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,7 +227,11 @@ class _WindowSampler:
         prompts = [check_prompt(request.prompt), request.negative_prompt]
         if request.edit is not None and request.edit_method != "sdedit":
             prompts.append(request.source_prompt)  # what the input shows
-        with on_device(model.text_encoder, device, self.borrow):
+        # The low-memory mode's encoder stays on the CPU when the memo holds every prompt.
+        encoder_needed = not model.remembers(prompts)
+        with (
+            on_device(model.text_encoder, device, self.borrow) if encoder_needed else nullcontext()
+        ):
             # One call, so the rows share one padded length and batch for guidance.
             rows, masks = (encoded.split(1) for encoded in model.encode_prompts(prompts))
 

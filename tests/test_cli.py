@@ -8,6 +8,7 @@ import sys
 import av
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 KINEMA = [sys.executable, "-m", "kinema.cli"]
@@ -172,3 +173,34 @@ def test_image_mode_says_it_resized_the_input(debug_run, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "48x24 resized to cover 16x16" in result.stdout and out.stat().st_size > 0
+
+
+def test_train_from_a_trained_autoencoder(cli_run, tmp_path):
+    """--autoencoder: stage 1 is the given checkpoint's autoencoder; only stage 2 trains."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "stage2-only"
+    result = run("train", "--preset", "debug", "--out", str(out), "--autoencoder", str(cli_run))
+    assert result.returncode == 0, result.stderr
+    (given,) = cli_run.glob("transformer/step-*/autoencoder.safetensors")
+    (seeded,) = out.glob("autoencoder/step-*/autoencoder.safetensors")
+    (final,) = out.glob("transformer/step-*/autoencoder.safetensors")
+    expected = load_file(given)
+    for path in (seeded, final):
+        weights = load_file(path)
+        assert weights.keys() == expected.keys()
+        assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    stages = (out / "metrics.jsonl").read_text()
+    assert '"stage": "autoencoder"' not in stages and '"stage": "transformer"' in stages
+    again = run("train", "--out", str(out), "--resume", "--autoencoder", str(cli_run))
+    assert again.returncode == 2 and "resume it without --autoencoder" in again.stderr
+
+
+def test_train_refuses_another_autoencoder(cli_run, tmp_path):
+    out = tmp_path / "mismatch"
+    result = run(
+        "train", "--preset", "shapes-tiny", "--out", str(out), "--autoencoder", str(cli_run)
+    )
+    assert result.returncode == 2
+    assert "is not the run's: latent_channels 4 (run: 8)" in result.stderr
+    assert not out.exists()  # nothing started

@@ -1,6 +1,8 @@
 """`kinema export` and the shipped-model lookup: half-precision checkpoints that load and
 generate like their source, and commands that find the shipped model by themselves."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -109,6 +111,15 @@ def test_generation_remembers_a_frozen_encoders_prompts_and_gives_the_same_video
     cold = generate(model, request)
     assert set(model.text_memo.states) == {request.prompt, ""}
     before = dict(model.text_memo.states)
-    warm = generate(model, request)
+    moves = []
+    model.text_encoder.to = lambda *args, **kwargs: moves.append(args)  # records, moves nothing
+    warm = generate(model, replace(request, low_memory=True))
     assert all(model.text_memo.states[k] is v for k, v in before.items())  # not re-encoded
+    assert moves == []  # the low-memory mode leaves an unneeded encoder where it is
     np.testing.assert_array_equal(cold, warm)
+    model.text_memo.forget([request.prompt])
+    assert model.remembers([""]) and not model.remembers([request.prompt, ""])
+    generate(model, request)
+    assert moves and model.remembers([request.prompt, ""])
+    model.text_memo.forget()
+    assert not model.text_memo.states

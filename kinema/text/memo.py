@@ -52,6 +52,17 @@ class FrozenTextMemo:
             self.states.popitem(last=False)
         return [found[c] for c in captions]
 
+    def holds(self, captions: list[str]) -> bool:
+        """Whether every caption's states are here (no encoder needed)."""
+        return all(c in self.states for c in captions)
+
+    def forget(self, captions: list[str] | None = None) -> None:
+        """Drop these captions' states (None: all of them)."""
+        if captions is None:
+            self.states.clear()
+        for caption in captions or ():
+            self.states.pop(caption, None)
+
     def encode(
         self, text_encoder: nn.Module, captions: list[str], device: torch.device
     ) -> tuple[Tensor, Tensor]:

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import torch
 
-from kinema.config import TrainConfig, load_json, save_json
+from kinema.checkpoint import load_config, load_weights, resolve_checkpoint
+from kinema.config import TrainConfig, load_json, save_json, to_dict
 from kinema.errors import KinemaError
 from kinema.train.autoencoder_stage import autoencoder_stage
 from kinema.train.latents import build_run_cache
 from kinema.train.metrics import MetricsLog
+from kinema.train.optim import EMA
 from kinema.train.transformer_stage import transformer_stage
 
 RUN_CONFIG_FILE = "train_config.json"
@@ -35,6 +37,35 @@ def prepare_run(run: Path, cfg: TrainConfig | None, resume: bool) -> TrainConfig
     run.mkdir(parents=True, exist_ok=True)
     save_json(cfg, config_path)
     return cfg
+
+
+def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
+    """Start a new run whose stage 1 is the trained autoencoder of `source`.
+
+    `source` is a checkpoint or run folder whose autoencoder has exactly the run's
+    autoencoder config. Its weights are saved as the run's final stage-1 checkpoint, so the
+    run (resumed like any other) trains only the transformer: a new transformer recipe on a
+    fixed latent space. Returns the stage-1 checkpoint written.
+    """
+    folder = resolve_checkpoint(Path(source))
+    theirs, ours = to_dict(load_config(folder).autoencoder), to_dict(cfg.model.autoencoder)
+    differing = [
+        f"{key} {theirs.get(key)} (run: {value})"
+        for key, value in ours.items()
+        if theirs.get(key) != value
+    ]
+    if differing:
+        raise KinemaError(
+            f"the autoencoder of '{folder}' is not the run's: " + ", ".join(differing)
+        )
+    prepare_run(run, cfg, resume=False)
+    trainer = autoencoder_stage(cfg, Path(run), torch.device("cpu"), MetricsLog(run / METRICS_FILE))
+    modules = trainer.stage.modules
+    load_weights(folder, "autoencoder", modules["autoencoder"])
+    if trainer.ema is not None:  # its average starts from the loaded weights
+        trainer.ema = EMA(modules, trainer.ema.decay)
+    trainer.step = cfg.autoencoder_stage.steps
+    return trainer.save()
 
 
 def train(run: Path, cfg: TrainConfig, device: torch.device) -> Path:
