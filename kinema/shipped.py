@@ -3,6 +3,7 @@ given, and how a trained checkpoint becomes it (weights in half precision)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,10 +32,12 @@ MODEL_CARD = "README.md"
 
 
 def default_checkpoint() -> Path | None:
-    """The shipped model, under the working directory or beside the source tree."""
+    """The shipped model, under the working directory, beside the source tree, or where a
+    wheel installs it (PREFIX/share/kinema/checkpoints)."""
     source_tree = Path(__file__).resolve().parents[1]
+    installed = Path(sys.prefix) / "share" / "kinema" / SHIPPED_DIR
     for name in SHIPPED_NAMES:
-        for root in (SHIPPED_DIR, source_tree / SHIPPED_DIR):
+        for root in (SHIPPED_DIR, source_tree / SHIPPED_DIR, installed):
             if (root / name / CONFIG_FILE).is_file():
                 return root / name
     return None

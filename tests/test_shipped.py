@@ -1,7 +1,10 @@
 """`kinema export` and the shipped-model lookup: half-precision checkpoints that load and
 generate like their source, and commands that find the shipped model by themselves."""
 
+import sys
+import tomllib
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,6 +106,27 @@ def test_the_shipped_model_is_found_in_order_and_its_absence_explained(
     assert result.exit_code == 0, result.output
     assert video.is_file() and "using the shipped model" in result.output
     assert str(tmp_path / "checkpoints" / "kinema-big") in result.output
+
+
+def test_an_installed_wheels_shipped_model_is_found_from_any_folder(
+    debug_run, tmp_path, monkeypatch
+):
+    prefix = tmp_path / "prefix"
+    monkeypatch.setattr(kinema.shipped, "SHIPPED_NAMES", ("kinema-installed",))
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    monkeypatch.chdir(tmp_path)
+    assert default_checkpoint() is None
+    folder = prefix / "share" / "kinema" / "checkpoints" / "kinema-installed"
+    export_checkpoint(debug_run, folder)
+    assert default_checkpoint() == folder
+
+
+def test_wheels_carry_every_shipped_model():
+    """pyproject's data-files put each shipped model where `default_checkpoint` looks."""
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    data_files = project["tool"]["setuptools"]["data-files"]
+    for name in kinema.shipped.SHIPPED_NAMES:
+        assert data_files[f"share/kinema/checkpoints/{name}"] == [f"checkpoints/{name}/*"]
 
 
 def test_generation_remembers_a_frozen_encoders_prompts_and_gives_the_same_video():
