@@ -20,7 +20,7 @@ import torch
 from results_table import print_side_by_side  # benchmarks/, beside this script
 
 from kinema.autoencoder import VideoAutoencoder, psnr
-from kinema.checkpoint import latest_checkpoint, load_weights
+from kinema.checkpoint import WEIGHT_FILES, latest_checkpoint, load_weights
 from kinema.config import TrainConfig, load_json
 from kinema.eval.analyzer import analyze_video
 from kinema.eval.metrics import ATTRIBUTES, VideoResult, check_video, summarize
@@ -44,7 +44,9 @@ def _run_dir(path: Path) -> Path:
 def round_trip_column(path: Path, clips: int) -> dict[str, float | int]:
     run = _run_dir(path)
     cfg = load_json(TrainConfig, run / RUN_CONFIG_FILE)
-    checkpoint = path if path != run else latest_checkpoint(run / "autoencoder")
+    # A checkpoint (a shipped model's folder included), else the run's latest autoencoder.
+    holds_weights = (path / WEIGHT_FILES["autoencoder"]).is_file()
+    checkpoint = path if holds_weights else latest_checkpoint(run / "autoencoder")
     autoencoder = VideoAutoencoder(cfg.model.autoencoder)
     load_weights(checkpoint, "autoencoder", autoencoder)
     autoencoder.eval()
