@@ -113,13 +113,14 @@ def _shapes_tiny() -> TrainConfig:
     autoencoder takes 8000 steps rather than 2000 (about 13 minutes instead of 3 on 2
     cores): its round trip of a first frame rose from 25.4 to 31.3 dB (the image-to-video
     bar is 30) and of later frames from 23 to 27-29 dB, at the same text-to-video adherence
-    (53.1% against 53.5% over 256 prompts). The transformer takes 30000 steps (about 70
-    minutes at one thread): 9000 gave 52.3% adherence over 256 prompts, 18000 72.3% (8
-    sampling steps), 30000 81.6% without buckets and 79.7% with them (12 steps). A fifth of
-    its steps draw 24×40 and 40×24 clips (16:9 and 9:16 at about the 32×32 area): on 128
-    cases they reach 79.7% and 75.8% adherence against 66.4% and 65.6% without, at 85.9%
-    and 83.6% for 32×32 (docs/modes.md). This is the shipped model's recipe
-    (checkpoints/kinema-shapes-tiny/README.md).
+    (53.1% against 53.5% over 256 prompts). The transformer takes 45000 steps (about 75
+    minutes at two threads): 9000 gave 52.3% adherence over 256 prompts, 18000 72.3% (8
+    sampling steps), 30000 81.6% without buckets and 79.7% with a fifth of the steps on
+    them, 45000 with 35% of them 81.6% (12 steps). Those steps draw 24×40 and 40×24 clips
+    (16:9 and 9:16 at about the 32×32 area): on 128 cases they reach 81.2% and 83.6%
+    adherence at 86.7% for 32×32, where a fifth of 30000 steps gave 79.7% and 75.8% at
+    85.9%, and none 66.4% and 65.6% at 83.6% (docs/modes.md). This is the shipped model's
+    recipe (checkpoints/kinema-shapes-tiny/README.md).
     """
     return _run(
         "shapes-tiny",
@@ -132,7 +133,7 @@ def _shapes_tiny() -> TrainConfig:
             latent_pool=8192,
             object_scale=OBJECT_SCALE_32,
             buckets=(BucketConfig(24, 40, 9), BucketConfig(40, 24, 9)),
-            bucket_share=0.2,
+            bucket_share=0.35,
         ),
         AutoencoderConfig(latent_channels=8, base_channels=32, foreground_weight=3.0),
         TransformerConfig(
@@ -163,7 +164,7 @@ def _shapes_tiny() -> TrainConfig:
             clip_frames=5,
         ),
         StageConfig(
-            steps=30000,
+            steps=45000,
             batch_size=16,
             lr=1e-3,
             warmup_steps=400,
