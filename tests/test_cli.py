@@ -204,3 +204,10 @@ def test_train_refuses_another_autoencoder(cli_run, tmp_path):
     assert result.returncode == 2
     assert "is not the run's: latent_channels 4 (run: 8)" in result.stderr
     assert not out.exists()  # nothing started
+    broken = tmp_path / "broken"
+    shutil.copytree(cli_run, broken)
+    (weights,) = broken.glob("transformer/step-*/autoencoder.safetensors")
+    weights.write_bytes(weights.read_bytes()[:100])
+    result = run("train", "--preset", "debug", "--out", str(out), "--autoencoder", str(broken))
+    assert result.returncode == 2 and "is corrupt" in result.stderr
+    assert not out.exists()

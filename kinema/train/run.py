@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from kinema.autoencoder import VideoAutoencoder
 from kinema.checkpoint import load_config, load_weights, resolve_checkpoint
 from kinema.config import TrainConfig, load_json, save_json, to_dict
 from kinema.errors import KinemaError
@@ -47,7 +48,7 @@ def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
     run (resumed like any other) trains only the transformer: a new transformer recipe on a
     fixed latent space. Returns the stage-1 checkpoint written.
     """
-    folder = resolve_checkpoint(Path(source))
+    run, folder = Path(run), resolve_checkpoint(Path(source))
     theirs, ours = to_dict(load_config(folder).autoencoder), to_dict(cfg.model.autoencoder)
     differing = [
         f"{key} {theirs.get(key)} (run: {value})"
@@ -58,10 +59,12 @@ def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
         raise KinemaError(
             f"the autoencoder of '{folder}' is not the run's: " + ", ".join(differing)
         )
+    given = VideoAutoencoder(cfg.model.autoencoder)
+    load_weights(folder, "autoencoder", given)  # a missing or corrupt file: no run is made
     prepare_run(run, cfg, resume=False)
-    trainer = autoencoder_stage(cfg, Path(run), torch.device("cpu"), MetricsLog(run / METRICS_FILE))
+    trainer = autoencoder_stage(cfg, run, torch.device("cpu"), MetricsLog(run / METRICS_FILE))
     modules = trainer.stage.modules
-    load_weights(folder, "autoencoder", modules["autoencoder"])
+    modules["autoencoder"].load_state_dict(given.state_dict())
     if trainer.ema is not None:  # its average starts from the loaded weights
         trainer.ema = EMA(modules, trainer.ema.decay)
     trainer.step = cfg.autoencoder_stage.steps
