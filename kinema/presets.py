@@ -117,7 +117,7 @@ def _shapes_tiny() -> TrainConfig:
     minutes at two threads): 9000 gave 52.3% adherence over 256 prompts, 18000 72.3% (8
     sampling steps), 30000 81.6% without buckets and 79.7% with a fifth of the steps on
     them, 45000 with 35% of them 81.6% (12 steps). Those steps draw 24×40 and 40×24 clips
-    (16:9 and 9:16 at about the 32×32 area): on 128 cases they reach 81.2% and 83.6%
+    (16:9 and 9:16 at about the 32×32 area): on 128 cases they reach 81.3% and 83.6%
     adherence at 86.7% for 32×32, where a fifth of 30000 steps gave 79.7% and 75.8% at
     85.9%, and none 66.4% and 65.6% at 83.6% (docs/modes.md). This is the shipped model's
     recipe (checkpoints/kinema-shapes-tiny/README.md).
