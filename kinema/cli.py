@@ -90,11 +90,24 @@ def train(
         Path | None,
         typer.Option(help="Checkpoint or run whose trained autoencoder becomes stage 1"),
     ] = None,
+    init: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint or run whose trained weights the run starts from"),
+    ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Change a field of the preset: KEY=VALUE, e.g. transformer_stage.lr=4e-4"
+        ),
+    ] = None,
 ) -> None:
     """Train the autoencoder (stage 1), then the transformer on its latents (stage 2).
 
     With --autoencoder, a new run takes a trained autoencoder of the same config (a shipped
-    model's, say) as its stage 1 and trains only the transformer.
+    model's, say) as its stage 1 and trains only the transformer. With --init, its
+    transformer also starts from the given model's weights (a warm start: fresh optimiser,
+    the run's own schedule). --set changes single fields of the preset, e.g.
+    `--set transformer_stage.steps=30000 --set transformer_stage.lr=4e-4`.
 
     With --nproc N, or when started by torchrun, the run is trained across the ranks, and
     the options marked "Ranks" apply (see docs/distributed.md).
@@ -125,20 +138,32 @@ def train(
         from kinema.data.cli import with_data
 
         cfg = with_data(cfg, data, images, image_ratio, cache, workers)
+    if settings:
+        if resume:
+            raise KinemaError("--set changes a new run's config; a resumed run keeps its own")
+        if cfg is None:
+            raise KinemaError("--set changes a new run's preset: add --preset (runs keep theirs)")
+        from kinema.overrides import with_overrides
+
+        cfg = with_overrides(cfg, settings)
     if cfg is not None and parallel:
         cfg = replace(cfg, parallel=replace(cfg.parallel, **parallel))
 
-    if autoencoder is not None:
+    if autoencoder is not None and init is not None:
+        raise KinemaError("--init already takes the autoencoder: give --autoencoder or --init")
+    seed = init if init is not None else autoencoder
+    if seed is not None:
+        option = "--init" if init is not None else "--autoencoder"
         if resume:
-            raise KinemaError("--autoencoder starts a new run: resume it without --autoencoder")
+            raise KinemaError(f"{option} starts a new run: resume it without {option}")
         if cfg is None:
-            raise KinemaError("--autoencoder needs --preset or --data: the run to start")
+            raise KinemaError(f"{option} needs --preset or --data: the run to start")
         if launched_by_torchrun():
-            raise KinemaError("--autoencoder: start the run with --nproc N, not under torchrun")
-        from kinema.train import start_from_autoencoder
+            raise KinemaError(f"{option}: start the run with --nproc N, not under torchrun")
+        from kinema.train import start_from_autoencoder, start_from_model
 
-        stage1 = start_from_autoencoder(out, cfg, autoencoder)
-        typer.echo(f"stage 1 from '{autoencoder}': {stage1}")
+        start = start_from_model if init is not None else start_from_autoencoder
+        typer.echo(f"started from '{seed}': {start(out, cfg, seed)}")
         resume = True  # the run now exists; what follows continues it
 
     if nproc is not None and not launched_by_torchrun():
@@ -154,6 +179,7 @@ def train(
             "image_ratio": image_ratio if images is not None else None,
             "cache": cache or None,
             "workers": workers or None,
+            "set": None if resume else settings,  # a seeded run already holds them
             **parallel,
         }
         code = launch_training(nproc, cfg, options)

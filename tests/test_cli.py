@@ -1,5 +1,6 @@
 """The command line end to end, through real subprocesses, and its answers to bad input."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -211,3 +212,43 @@ def test_train_refuses_another_autoencoder(cli_run, tmp_path):
     result = run("train", "--preset", "debug", "--out", str(out), "--autoencoder", str(broken))
     assert result.returncode == 2 and "is corrupt" in result.stderr
     assert not out.exists()
+
+
+def test_train_warm_start_from_a_trained_model(cli_run, tmp_path):
+    """--init: the step-0 transformer is the given one; the run trains on from it, with
+    --set changing its schedule."""
+    from safetensors.torch import load_file
+
+    out = tmp_path / "warm"
+    result = run(
+        "train", "--preset", "debug", "--out", str(out), "--init", str(cli_run),
+        "--set", "transformer_stage.steps=6", "--set", "transformer_stage.lr=2e-4",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (given,) = cli_run.glob("transformer/step-*/transformer.safetensors")
+    start = out / "transformer/step-00000000/transformer.safetensors"
+    final = out / "transformer/step-00000006/transformer.safetensors"
+    expected, started, trained = load_file(given), load_file(start), load_file(final)
+    assert all(torch.equal(started[k], expected[k]) for k in expected)
+    assert not all(torch.equal(trained[k], expected[k]) for k in expected)
+    given_config = (given.parent / "config.json").read_text()
+    assert (final.parent / "config.json").read_text() == given_config  # same latent statistics
+    logged = [line for line in (out / "metrics.jsonl").read_text().splitlines() if line]
+    assert '"stage": "autoencoder"' not in "".join(logged)
+    assert len(logged) == 3  # 6 steps, logged every 2
+    stage = json.loads((out / "train_config.json").read_text())["transformer_stage"]
+    assert (stage["steps"], stage["lr"]) == (6, 2e-4)
+
+
+def test_train_set_and_init_refusals(cli_run, tmp_path):
+    out = str(tmp_path / "run")
+    both = run("train", "--preset", "debug", "--out", out, "--init", str(cli_run),
+               "--autoencoder", str(cli_run))  # fmt: skip
+    assert both.returncode == 2 and "give --autoencoder or --init" in both.stderr
+    unknown = run("train", "--preset", "debug", "--out", out, "--set", "transformer_stage.x=1")
+    assert unknown.returncode == 2 and "transformer_stage has no 'x'" in unknown.stderr
+    resumed = run("train", "--out", str(cli_run), "--resume", "--set", "seed=1")
+    assert resumed.returncode == 2 and "a resumed run keeps its own" in resumed.stderr
+    other = run("train", "--preset", "shapes-tiny", "--out", out, "--init", str(cli_run))
+    assert other.returncode == 2 and "is not the run's: latent_channels 4 (run: 8)" in other.stderr
+    assert not (tmp_path / "run").exists()

@@ -187,10 +187,12 @@ def test_nproc_passes_every_option_on_to_the_ranks():
         "compile": True,
         "activation_checkpointing": False,
         "sequence_parallel": 2,
+        "set": ["seed=1", "transformer_stage.lr=4e-4"],
     }
     assert command_line(options) == [
         *("--out", "runs/x", "--preset", "debug", "--no-resume", "--compile"),
         *("--no-activation-checkpointing", "--sequence-parallel", "2"),
+        *("--set", "seed=1", "--set", "transformer_stage.lr=4e-4"),
     ]
 
 

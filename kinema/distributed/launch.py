@@ -23,7 +23,7 @@ def launch_training(nproc: int, cfg: TrainConfig | None, options: dict[str, Any]
 
 def command_line(options: dict[str, Any]) -> list[str]:
     """Options as a Typer command reads them: a flag for True, `--no-flag` for an explicit
-    False, nothing for None."""
+    False, nothing for None, the option once per item of a list."""
     arguments: list[str] = []
     for name, value in options.items():
         flag = name.replace("_", "-")
@@ -31,6 +31,9 @@ def command_line(options: dict[str, Any]) -> list[str]:
             arguments.append(f"--{flag}")
         elif value is False:
             arguments.append(f"--no-{flag}")
+        elif isinstance(value, list):
+            for item in value:
+                arguments += [f"--{flag}", str(item)]
         elif value is not None:
             arguments += [f"--{flag}", str(value)]
     return arguments

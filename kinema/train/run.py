@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from kinema.autoencoder import VideoAutoencoder
-from kinema.checkpoint import load_config, load_weights, resolve_checkpoint
+from kinema.checkpoint import load_config, load_weights, resolve_checkpoint, save_weights
 from kinema.config import TrainConfig, load_json, save_json, to_dict
+from kinema.dit import DiffusionTransformer
 from kinema.errors import KinemaError
+from kinema.text import build_text_encoder, is_trainable
 from kinema.train.autoencoder_stage import autoencoder_stage
 from kinema.train.latents import build_run_cache
 from kinema.train.metrics import MetricsLog
 from kinema.train.optim import EMA
-from kinema.train.transformer_stage import transformer_stage
+from kinema.train.stage import Stage, StageTrainer
+from kinema.train.transformer_stage import transformer_lr_scales, transformer_stage
 
 RUN_CONFIG_FILE = "train_config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -40,6 +45,12 @@ def prepare_run(run: Path, cfg: TrainConfig | None, resume: bool) -> TrainConfig
     return cfg
 
 
+def _differences(theirs: object, ours: object) -> list[str]:
+    """Fields of config `ours` whose value in `theirs` differs, as "key theirs (run: ours)"."""
+    theirs, ours = to_dict(theirs), to_dict(ours)
+    return [f"{k} {theirs.get(k)} (run: {v})" for k, v in ours.items() if theirs.get(k) != v]
+
+
 def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
     """Start a new run whose stage 1 is the trained autoencoder of `source`.
 
@@ -49,12 +60,7 @@ def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
     fixed latent space. Returns the stage-1 checkpoint written.
     """
     run, folder = Path(run), resolve_checkpoint(Path(source))
-    theirs, ours = to_dict(load_config(folder).autoencoder), to_dict(cfg.model.autoencoder)
-    differing = [
-        f"{key} {theirs.get(key)} (run: {value})"
-        for key, value in ours.items()
-        if theirs.get(key) != value
-    ]
+    differing = _differences(load_config(folder).autoencoder, cfg.model.autoencoder)
     if differing:
         raise KinemaError(
             f"the autoencoder of '{folder}' is not the run's: " + ", ".join(differing)
@@ -69,6 +75,53 @@ def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
         trainer.ema = EMA(modules, trainer.ema.decay)
     trainer.step = cfg.autoencoder_stage.steps
     return trainer.save()
+
+
+def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
+    """Start a new run from every trained weight of `source`: a warm start.
+
+    The autoencoder becomes stage 1 (as `start_from_autoencoder`), and the transformer (with
+    a trainable text encoder) is saved as the run's step-0 transformer checkpoint, with
+    `source`'s latent statistics and a fresh optimiser: the run's transformer stage then
+    trains on from those weights over its own schedule. Model configs must match field by
+    field. Returns the step-0 checkpoint.
+    """
+    folder = resolve_checkpoint(Path(source))
+    config = load_config(folder)
+    for part in ("transformer", "text"):
+        differing = _differences(getattr(config, part), getattr(cfg.model, part))
+        if differing:
+            raise KinemaError(f"the {part} of '{folder}' is not the run's: " + ", ".join(differing))
+    given: dict[str, nn.Module] = {"transformer": DiffusionTransformer(config.transformer)}
+    if is_trainable(config.text):
+        given["text_encoder"] = build_text_encoder(config.text)
+    for name, module in given.items():
+        load_weights(folder, name, module)  # a missing or corrupt file: no run is made
+
+    start_from_autoencoder(run, cfg, folder)
+    autoencoder = VideoAutoencoder(cfg.model.autoencoder)
+    load_weights(folder, "autoencoder", autoencoder)
+
+    def unused_loss(step: int, shard: object = None) -> dict[str, torch.Tensor]:
+        raise RuntimeError("a warm start only writes the step-0 checkpoint")
+
+    # The run's model config (its flow settings) with the latent statistics `source` learned on.
+    model_config = replace(cfg.model, latent_mean=config.latent_mean, latent_std=config.latent_std)
+
+    def save_fn(out: Path, modules: dict[str, nn.Module]) -> None:
+        save_weights(out, model_config, {"autoencoder": autoencoder, **modules})
+
+    stage = Stage(
+        name="transformer",
+        folder=Path(run) / "transformer",
+        cfg=cfg.transformer_stage,
+        modules=given,
+        loss_fn=unused_loss,
+        save_fn=save_fn,
+        samples_per_step=cfg.transformer_stage.batch_size,
+        lr_scales=transformer_lr_scales(cfg, given),
+    )
+    return StageTrainer(stage, MetricsLog(Path(run) / METRICS_FILE)).save()
 
 
 def train(run: Path, cfg: TrainConfig, device: torch.device) -> Path:

@@ -100,13 +100,18 @@ def transformer_stage(
         save_fn=save_fn,
         samples_per_step=batch_size,
         sample_fn=sample_fn,
-        lr_scales={"text_encoder": cfg.transformer_stage.text_lr_scale}
-        if "text_encoder" in trained
-        else {},
+        lr_scales=transformer_lr_scales(cfg, trained),
     )
     trainer = make_trainer(stage, metrics)
     trainer.resume()
     return trainer
+
+
+def transformer_lr_scales(cfg: TrainConfig, trained: dict[str, nn.Module]) -> dict[str, float]:
+    """The learning-rate multipliers of stage 2: a trained text encoder's, if there is one."""
+    if "text_encoder" not in trained:
+        return {}
+    return {"text_encoder": cfg.transformer_stage.text_lr_scale}
 
 
 def write_samples(
