@@ -83,7 +83,8 @@ def train(
         bool | None, typer.Option(help="Ranks: recompute block activations in backward")
     ] = None,
     compile_blocks: Annotated[
-        bool | None, typer.Option("--compile/--no-compile", help="Ranks: torch.compile blocks")
+        bool | None,
+        typer.Option("--compile/--no-compile", help="torch.compile each block (also one process)"),
     ] = None,
     precision: Annotated[str | None, typer.Option(help="Ranks: auto, bf16 or fp32")] = None,
     autoencoder: Annotated[
@@ -128,9 +129,10 @@ def train(
         "precision": precision,
     }
     parallel = {key: value for key, value in parallel.items() if value is not None}
-    if parallel and nproc is None and not launched_by_torchrun():
+    ranks_only = [key for key in parallel if key != "compile"]
+    if ranks_only and nproc is None and not launched_by_torchrun():
         raise KinemaError(
-            f"--{next(iter(parallel)).replace('_', '-')} sets how ranks share the work: "
+            f"--{ranks_only[0].replace('_', '-')} sets how ranks share the work: "
             "add --nproc N or start the run with torchrun"
         )
     cfg = get_preset(preset) if preset is not None else None
@@ -208,6 +210,8 @@ def train(
             typer.echo(f"trained '{run_cfg.name}' on {ranks}: {final}")
         return
     run_cfg = prepare()
+    if parallel:  # --compile: this launch only, as on ranks (a resumed run too)
+        run_cfg = replace(run_cfg, parallel=replace(run_cfg.parallel, **parallel))
     final = run_training(out, run_cfg, _device(device))
     typer.echo(f"trained '{run_cfg.name}': {final}")
 

@@ -198,7 +198,8 @@ def test_nproc_passes_every_option_on_to_the_ranks():
 
 def test_parallel_options_without_ranks_are_refused(tmp_path):
     result = CliRunner().invoke(
-        app, ["train", "--preset", "debug", "--out", str(tmp_path / "run"), "--compile"]
+        app,
+        ["train", "--preset", "debug", "--out", str(tmp_path / "run"), "--sequence-parallel", "2"],
     )
     assert result.exit_code == 2
     assert "add --nproc N or start the run with torchrun" in result.output

@@ -17,6 +17,7 @@ from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from torch.utils.checkpoint import checkpoint
 
 from kinema.config import ParallelConfig
+from kinema.train.blocks import repeated_blocks
 
 
 def parallelize(model: nn.Module, mesh: DeviceMesh, cfg: ParallelConfig) -> nn.Module:
@@ -44,17 +45,6 @@ def compute_dtype(cfg: ParallelConfig, device_type: str) -> torch.dtype:
     if cfg.precision == "bf16" or (cfg.precision == "auto" and device_type == "cuda"):
         return torch.bfloat16
     return torch.float32
-
-
-def repeated_blocks(model: nn.Module) -> list[nn.Module]:
-    """The units sharded, checkpointed and compiled one by one: a transformer's blocks, or
-    else the model's top-level parts that hold weights (an autoencoder's encoder, decoder)."""
-    blocks = getattr(model, "blocks", None)
-    if isinstance(blocks, nn.TransformerEncoder):
-        return list(blocks.layers)
-    if isinstance(blocks, nn.ModuleList):
-        return list(blocks)
-    return [child for child in model.children() if any(True for _ in child.parameters())]
 
 
 def recompute_in_backward(block: nn.Module) -> None:

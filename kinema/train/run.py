@@ -15,6 +15,7 @@ from kinema.dit import DiffusionTransformer
 from kinema.errors import KinemaError
 from kinema.text import build_text_encoder, is_trainable
 from kinema.train.autoencoder_stage import autoencoder_stage
+from kinema.train.blocks import compile_blocks
 from kinema.train.latents import build_run_cache
 from kinema.train.metrics import MetricsLog
 from kinema.train.optim import EMA
@@ -124,15 +125,24 @@ def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
     return StageTrainer(stage, MetricsLog(Path(run) / METRICS_FILE)).save()
 
 
+def _compile(trainer: StageTrainer, cfg: TrainConfig) -> None:
+    """--compile in one process: every trained module's blocks, as on ranks."""
+    if cfg.parallel.compile:
+        for module in trainer.stage.modules.values():
+            compile_blocks(module)
+
+
 def train(run: Path, cfg: TrainConfig, device: torch.device) -> Path:
     """Run both stages to their configured step counts; returns the final checkpoint."""
     run = Path(run)
     metrics = MetricsLog(run / METRICS_FILE)
     torch.manual_seed(cfg.seed)
     stage1 = autoencoder_stage(cfg, run, device, metrics)
+    _compile(stage1, cfg)
     stage1.train()
     if cfg.data.cache:
         build_run_cache(run, cfg, device)
     stage2 = transformer_stage(cfg, run, device, metrics)
+    _compile(stage2, cfg)
     stage2.train()
     return stage2.stage.folder / f"step-{stage2.step:08d}"
