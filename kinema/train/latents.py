@@ -38,6 +38,7 @@ from kinema.train.batches import (
     target_fps,
     uses_clips,
 )
+from kinema.train.pool_file import POOL_FILE, load_pool, save_pool
 
 CACHE_FOLDER = "cache"
 STATS_OFFSET = 20_000_000  # example clips for latent statistics, far from training samples
@@ -101,13 +102,22 @@ class PooledWorldLatents:
         size: int,
         frozen_text: bool,
         chunk: int = 64,
+        store: tuple[Path, dict] | None = None,
     ) -> None:
+        """`store`: a pool file and the fingerprint of this pool; the pool is read from the
+        file when it matches, else encoded and written there."""
         self.pixels, self.world = pixels, world
         self.text_memo = FrozenTextMemo() if frozen_text else None
-        self.pools: list[tuple[Tensor, Tensor, list[str]]] = []
+        stored = load_pool(*store) if store is not None else None
+        if stored is not None:
+            self.pools = [(m.to(pixels.device), v.to(pixels.device), c) for m, v, c in stored]
+            return
+        self.pools = []
         for index, shape in enumerate(world.shapes):
             count = max(shape.batch_size, round(size * shape.share))
             self.pools.append(self._encode(index, count, chunk))
+        if store is not None:
+            save_pool(*store, self.pools)
 
     def _encode(self, shape: int, size: int, chunk: int) -> tuple[Tensor, Tensor, list[str]]:
         means, logvars, captions = [], [], []
@@ -239,8 +249,20 @@ def latent_source(
     encoded = EncodedLatents(pixels, autoencoder, device)
     if cfg.world.latent_pool and isinstance(pixels, WorldBatches):
         frozen_text = not is_trainable(cfg.model.text)
-        return PooledWorldLatents(encoded, pixels, cfg.world.latent_pool, frozen_text)
+        store = (Path(run) / POOL_FILE, pool_fingerprint(cfg, run, pixels))
+        return PooledWorldLatents(encoded, pixels, cfg.world.latent_pool, frozen_text, store=store)
     return encoded
+
+
+def pool_fingerprint(cfg: TrainConfig, run: Path, world: WorldBatches) -> dict:
+    """Everything a world run's clip pool depends on (see kinema/train/pool_file.py)."""
+    return {
+        "autoencoder": sha256_of(autoencoder_checkpoint(run) / WEIGHT_FILES["autoencoder"]),
+        "world": to_dict(cfg.world),
+        "seed": world.seed,
+        "shapes": [[shape.batch_size, shape.share] for shape in world.shapes],
+        "autoencoder_config": to_dict(cfg.model.autoencoder),
+    }
 
 
 def build_run_cache(
