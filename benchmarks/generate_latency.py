@@ -1,6 +1,7 @@
 """Generation time by stage and peak memory of a model's default clip, end to end.
 
     python benchmarks/generate_latency.py [--checkpoint RUN] (default: the shipped model)
+        [--preset shapes-64] (instead: an untrained model of a preset, random weights)
         [--prompt "…"] [--steps 25 12] [--step-cache 0 0.2] [--repeats 3] [--threads 2]
         [--device cpu] [--baseline-steps 25]
         [--json out.json]
@@ -17,6 +18,10 @@ negative prompt is remembered from the warm-up, as in a server or an evaluation 
 ran: that many steps, and PyTorch's own choice of 3D convolution kernel (its native one at
 batch 1, where Kinema now calls oneDNN: kinema/autoencoder/layers.py) and no text memo,
 with the speed-up of every column over it.
+
+--preset times an untrained model built from a preset's config: the cost of a model of that
+size and clip before one is trained (the arithmetic does not depend on the weights; the step
+cache does, so it is not offered there).
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ import torch
 from results_table import print_side_by_side  # benchmarks/, beside this script
 
 from kinema.memory import peak_rss_bytes, reset_peak_rss
-from kinema.model import load_model
+from kinema.model import build_model, load_model
 from kinema.pipeline import GenerationRequest, generate
+from kinema.presets import get_preset
 from kinema.shipped import checkpoint_or_default
 
 
@@ -131,6 +137,7 @@ def measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=None)
+    parser.add_argument("--preset", default=None, help="an untrained model of this preset")
     parser.add_argument("--prompt", default="a red circle moves to the right on a black background")
     parser.add_argument("--steps", type=int, nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=3)
@@ -143,8 +150,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    checkpoint = checkpoint_or_default(args.checkpoint)
-    model = load_model(checkpoint, args.device).eval()
+    if args.preset is not None:
+        if args.checkpoint is not None or any(args.step_cache):
+            parser.error("--preset times an untrained model: no --checkpoint, no --step-cache")
+        checkpoint = f"untrained {args.preset}"
+        model = build_model(get_preset(args.preset).model).to(args.device).eval()
+    else:
+        checkpoint = checkpoint_or_default(args.checkpoint)
+        model = load_model(checkpoint, args.device).eval()
     cfg = model.config
     counts = args.steps or [cfg.flow.sample_steps]
     columns = {}
