@@ -18,6 +18,7 @@ def test_the_clip_pool_is_stored_and_read_back(tmp_path, monkeypatch):
     train(run, cfg, torch.device("cpu"))
     stored = run / POOL_FILE
     assert stored.is_file()  # written as the transformer stage began
+    assert not list(run.glob("*.partial"))
 
     autoencoder = VideoAutoencoder(cfg.model.autoencoder)
     load_weights(latest_checkpoint(run / "autoencoder"), "autoencoder", autoencoder)

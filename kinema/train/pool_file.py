@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
@@ -41,7 +42,7 @@ def load_pool(path: Path, fingerprint: dict) -> list[Pool] | None:
 
 
 def save_pool(path: Path, fingerprint: dict, pools: list[Pool]) -> None:
-    """Write the pools atomically: a run killed mid-write leaves no half file."""
+    """Write the pools atomically: a run killed mid-write leaves no half file under `path`."""
     tensors = {}
     for i, (mean, logvar, _) in enumerate(pools):
         tensors[f"mean.{i}"] = mean.detach().cpu().contiguous()
@@ -50,6 +51,11 @@ def save_pool(path: Path, fingerprint: dict, pools: list[Pool]) -> None:
         "fingerprint": json.dumps(fingerprint, sort_keys=True),
         "captions": json.dumps([captions for _, _, captions in pools]),
     }
-    partial = Path(path).with_suffix(".partial")
-    save_file(tensors, str(partial), metadata=metadata)
-    os.replace(partial, path)
+    # A file of its own per writer: every rank of a run encodes the same pool and stores it.
+    handle, partial = tempfile.mkstemp(dir=Path(path).parent, suffix=".partial")
+    os.close(handle)
+    try:
+        save_file(tensors, partial, metadata=metadata)
+        os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
