@@ -81,6 +81,7 @@ def round_trip_column(path: Path, clips: int) -> dict[str, float | int]:
             if rate is not None:
                 column[f"{name}_{attribute}_%"] = 100 * rate.value
         column[f"{name}_adherence_%"] = 100 * summary.adherence.value
+        column[f"{name}_consistency_%"] = 100 * summary.consistency.value
     for shape, hits in sorted(shape_hits.items()):
         column[f"round_trip_shape_{shape}_%"] = 100 * sum(hits) / len(hits)
     return column
