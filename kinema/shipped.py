@@ -3,6 +3,7 @@ given, and how a trained checkpoint becomes it (weights in half precision)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from kinema.checkpoint import (
 from kinema.config import save_json
 from kinema.errors import KinemaError
 from kinema.eval.run import RUN_CONFIG_FILE, run_world
+from kinema.provenance import STARTED_FROM_FILE, run_file
 
 SHIPPED_DIR = Path("checkpoints")
 # In order of preference: the shapes-64 model where it has been trained and exported,
@@ -66,7 +68,8 @@ def export_checkpoint(
     float32 parameters (`load_state_dict` casts), so an exported folder is a checkpoint like
     any other. `sample_steps` replaces the default number of sampling steps in the
     config.json (generation's default; the run's training config, which goes along for the
-    evaluator's world, keeps what it trained with). A model card already in `out` is kept.
+    evaluator's world, keeps what it trained with), and so does the run's
+    started_from.json (a warm-started run's earlier phases). A model card already in `out` is kept.
     """
     if dtype not in WEIGHT_DTYPES:
         raise KinemaError(f"dtype must be one of {', '.join(WEIGHT_DTYPES)}, got '{dtype}'")
@@ -94,6 +97,9 @@ def export_checkpoint(
             save_file(tensors, str(staging / file), metadata=metadata)
         if run_cfg is not None:
             save_json(run_cfg, staging / RUN_CONFIG_FILE)
+        record = run_file(Path(source), STARTED_FROM_FILE)
+        if record is not None:  # a model trained in phases: the earlier ones
+            shutil.copyfile(record, staging / STARTED_FROM_FILE)
         if card_text is not None:
             (staging / MODEL_CARD).write_text(card_text)
         sizes = {child.name: child.stat().st_size for child in staging.iterdir()}

@@ -1,5 +1,6 @@
 """The command line end to end, through real subprocesses, and its answers to bad input."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -236,6 +237,15 @@ def test_train_warm_start_from_a_trained_model(cli_run, tmp_path):
     logged = [line for line in (out / "metrics.jsonl").read_text().splitlines() if line]
     assert '"stage": "autoencoder"' not in "".join(logged)
     assert len(logged) == 3  # 6 steps, logged every 2
+    record = json.loads((out / "started_from.json").read_text())
+    assert record["how"] == "--init" and record["source"] == str(given.parent)
+    assert (
+        record["sha256"]["transformer.safetensors"]
+        == hashlib.sha256(given.read_bytes()).hexdigest()
+    )
+    exported = tmp_path / "exported"
+    assert run("export", "--checkpoint", str(out), "--out", str(exported)).returncode == 0
+    assert json.loads((exported / "started_from.json").read_text()) == record  # goes along
     stage = json.loads((out / "train_config.json").read_text())["transformer_stage"]
     assert (stage["steps"], stage["lr"]) == (6, 2e-4)
 

@@ -13,6 +13,7 @@ from kinema.checkpoint import load_config, load_weights, resolve_checkpoint, sav
 from kinema.config import TrainConfig, load_json, save_json, to_dict
 from kinema.dit import DiffusionTransformer
 from kinema.errors import KinemaError
+from kinema.provenance import record_start
 from kinema.text import build_text_encoder, is_trainable
 from kinema.train.autoencoder_stage import autoencoder_stage
 from kinema.train.blocks import compile_blocks
@@ -75,6 +76,7 @@ def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
     if trainer.ema is not None:  # its average starts from the loaded weights
         trainer.ema = EMA(modules, trainer.ema.decay)
     trainer.step = cfg.autoencoder_stage.steps
+    record_start(run, "--autoencoder", folder, ["autoencoder"])
     return trainer.save()
 
 
@@ -122,6 +124,7 @@ def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
         samples_per_step=cfg.transformer_stage.batch_size,
         lr_scales=transformer_lr_scales(cfg, given),
     )
+    record_start(run, "--init", folder, ["autoencoder", *given])
     return StageTrainer(stage, MetricsLog(Path(run) / METRICS_FILE)).save()
 
 
