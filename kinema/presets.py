@@ -119,8 +119,10 @@ def _shapes_tiny() -> TrainConfig:
     them, 45000 with 35% of them 81.6% (12 steps). Those steps draw 24×40 and 40×24 clips
     (16:9 and 9:16 at about the 32×32 area): on 128 cases they reach 81.3% and 83.6%
     adherence at 86.7% for 32×32, where a fifth of 30000 steps gave 79.7% and 75.8% at
-    85.9%, and none 66.4% and 65.6% at 83.6% (docs/modes.md). This is the shipped model's
-    recipe (checkpoints/kinema-shapes-tiny/README.md).
+    85.9%, and none 66.4% and 65.6% at 83.6% (docs/modes.md). This is the first phase of
+    the shipped model's recipe: two warm starts from it (`kinema train --init`, 30000 steps
+    at 4e-4, then 10000 at 2e-4 with half the steps on the buckets) took adherence to 87.1%
+    (checkpoints/kinema-shapes-tiny/README.md).
     """
     return _run(
         "shapes-tiny",
