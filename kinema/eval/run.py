@@ -93,13 +93,10 @@ def judge_videos(
 
 def run_world(checkpoint: Path) -> TrainConfig | None:
     """The training config of the run a checkpoint belongs to, when it can be found."""
-    from kinema.checkpoint import resolve_checkpoint
+    from kinema.provenance import run_file
 
-    folder = resolve_checkpoint(checkpoint)
-    for candidate in (Path(checkpoint) / RUN_CONFIG_FILE, folder.parent.parent / RUN_CONFIG_FILE):
-        if candidate.is_file():
-            return load_json(TrainConfig, candidate)
-    return None
+    path = run_file(checkpoint, RUN_CONFIG_FILE)
+    return load_json(TrainConfig, path) if path is not None else None
 
 
 def evaluate_model(

@@ -53,6 +53,30 @@ def _differences(theirs: object, ours: object) -> list[str]:
     return [f"{k} {theirs.get(k)} (run: {v})" for k, v in ours.items() if theirs.get(k) != v]
 
 
+def _given_autoencoder(folder: Path, cfg: TrainConfig) -> VideoAutoencoder:
+    """The trained autoencoder of checkpoint `folder`, refused unless its config is the run's."""
+    differing = _differences(load_config(folder).autoencoder, cfg.model.autoencoder)
+    if differing:
+        raise KinemaError(
+            f"the autoencoder of '{folder}' is not the run's: " + ", ".join(differing)
+        )
+    given = VideoAutoencoder(cfg.model.autoencoder)
+    load_weights(folder, "autoencoder", given)  # a missing or corrupt file: no run is made
+    return given
+
+
+def _seed_stage1(run: Path, cfg: TrainConfig, autoencoder: VideoAutoencoder) -> Path:
+    """Make the run and save `autoencoder` as its final stage-1 checkpoint."""
+    prepare_run(run, cfg, resume=False)
+    trainer = autoencoder_stage(cfg, run, torch.device("cpu"), MetricsLog(run / METRICS_FILE))
+    modules = trainer.stage.modules
+    modules["autoencoder"].load_state_dict(autoencoder.state_dict())
+    if trainer.ema is not None:  # its average starts from the loaded weights
+        trainer.ema = EMA(modules, trainer.ema.decay)
+    trainer.step = cfg.autoencoder_stage.steps
+    return trainer.save()
+
+
 def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
     """Start a new run whose stage 1 is the trained autoencoder of `source`.
 
@@ -62,22 +86,9 @@ def start_from_autoencoder(run: Path, cfg: TrainConfig, source: Path) -> Path:
     fixed latent space. Returns the stage-1 checkpoint written.
     """
     run, folder = Path(run), resolve_checkpoint(Path(source))
-    differing = _differences(load_config(folder).autoencoder, cfg.model.autoencoder)
-    if differing:
-        raise KinemaError(
-            f"the autoencoder of '{folder}' is not the run's: " + ", ".join(differing)
-        )
-    given = VideoAutoencoder(cfg.model.autoencoder)
-    load_weights(folder, "autoencoder", given)  # a missing or corrupt file: no run is made
-    prepare_run(run, cfg, resume=False)
-    trainer = autoencoder_stage(cfg, run, torch.device("cpu"), MetricsLog(run / METRICS_FILE))
-    modules = trainer.stage.modules
-    modules["autoencoder"].load_state_dict(given.state_dict())
-    if trainer.ema is not None:  # its average starts from the loaded weights
-        trainer.ema = EMA(modules, trainer.ema.decay)
-    trainer.step = cfg.autoencoder_stage.steps
+    stage1 = _seed_stage1(run, cfg, _given_autoencoder(folder, cfg))
     record_start(run, "--autoencoder", folder, ["autoencoder"])
-    return trainer.save()
+    return stage1
 
 
 def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
@@ -89,7 +100,7 @@ def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
     trains on from those weights over its own schedule. Model configs must match field by
     field. Returns the step-0 checkpoint.
     """
-    folder = resolve_checkpoint(Path(source))
+    run, folder = Path(run), resolve_checkpoint(Path(source))
     config = load_config(folder)
     for part in ("transformer", "text"):
         differing = _differences(getattr(config, part), getattr(cfg.model, part))
@@ -100,10 +111,8 @@ def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
         given["text_encoder"] = build_text_encoder(config.text)
     for name, module in given.items():
         load_weights(folder, name, module)  # a missing or corrupt file: no run is made
-
-    start_from_autoencoder(run, cfg, folder)
-    autoencoder = VideoAutoencoder(cfg.model.autoencoder)
-    load_weights(folder, "autoencoder", autoencoder)
+    autoencoder = _given_autoencoder(folder, cfg)
+    _seed_stage1(run, cfg, autoencoder)
 
     def unused_loss(step: int, shard: object = None) -> dict[str, torch.Tensor]:
         raise RuntimeError("a warm start only writes the step-0 checkpoint")
@@ -116,7 +125,7 @@ def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
 
     stage = Stage(
         name="transformer",
-        folder=Path(run) / "transformer",
+        folder=run / "transformer",
         cfg=cfg.transformer_stage,
         modules=given,
         loss_fn=unused_loss,
@@ -125,7 +134,7 @@ def start_from_model(run: Path, cfg: TrainConfig, source: Path) -> Path:
         lr_scales=transformer_lr_scales(cfg, given),
     )
     record_start(run, "--init", folder, ["autoencoder", *given])
-    return StageTrainer(stage, MetricsLog(Path(run) / METRICS_FILE)).save()
+    return StageTrainer(stage, MetricsLog(run / METRICS_FILE)).save()
 
 
 def _compile(trainer: StageTrainer, cfg: TrainConfig) -> None:
